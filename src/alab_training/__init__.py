@@ -1,0 +1,70 @@
+"""alab-training: turn an annotation team's work into trained Spark NLP models.
+
+Load a project (an Annotation Lab or Label Studio export plus its labeling config), choose the completion of
+each task to learn from, and train — see the README for a walk-through.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from alab_training.config import LabelingConfig, load_config
+from alab_training.domain import (
+    ChoiceAnswer,
+    Completion,
+    CompletionStatus,
+    LoadWarning,
+    Prediction,
+    Project,
+    Relation,
+    Review,
+    Span,
+    Task,
+)
+from alab_training.errors import (
+    AlabTrainingError,
+    ConfigError,
+    EngineError,
+    ExportError,
+    ParamsError,
+    PluginError,
+    SelectionError,
+)
+from alab_training.export import load_project
+from alab_training.params import TrainingParams
+from alab_training.plugins import hookimpl
+from alab_training.selection import ExclusionReason, Selection, select_completions
+
+__all__ = [
+    "AlabTrainingError",
+    "ChoiceAnswer",
+    "Completion",
+    "CompletionStatus",
+    "ConfigError",
+    "EngineError",
+    "ExclusionReason",
+    "ExportError",
+    "LabelingConfig",
+    "LoadWarning",
+    "ParamsError",
+    "PluginError",
+    "Prediction",
+    "Project",
+    "Relation",
+    "Review",
+    "Selection",
+    "SelectionError",
+    "Span",
+    "Task",
+    "TrainingParams",
+    "hookimpl",
+    "load_config",
+    "load_project",
+    "select_completions",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return importlib.metadata.version("alab-training")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

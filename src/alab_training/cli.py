@@ -1,0 +1,113 @@
+"""The ``alab-training`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from alab_training.errors import AlabTrainingError
+from alab_training.export import load_project
+from alab_training.params import TrainingParams
+from alab_training.selection import REASONS, Selection, select_completions
+
+__all__ = ["main"]
+
+
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+
+
+def _selection_report(selection: Selection, out: TextIO) -> None:
+    rows = [
+        (str(item.task.id), item.task.title or "", item.split, str(item.completion.id), item.completion.annotator or "",
+         "accepted" if item.completion.accepted else "")
+        for item in selection.items
+    ]
+    rows += [(str(task.id), task.title or "", "excluded", "", "", reason.code) for task, reason in selection.excluded]
+    _table(rows, ("task", "title", "use", "completion", "annotator", "review / reason"), out)
+    train, test = len(selection.train), len(selection.test)
+    out.write(f"\nused {len(selection)} task(s): {train} train, {test} test; excluded {len(selection.excluded)}\n")
+    for code, count in sorted(selection.excluded_counts().items()):
+        out.write(f"  {code}: {count} — {REASONS[code]}\n")
+
+
+def _select(args: argparse.Namespace, out: TextIO) -> int:
+    params = TrainingParams(
+        completion_filter="reviewed_only" if args.reviewed_only else "all_submitted",
+        tags=tuple(args.tags),
+        test_tags=tuple(args.test_tags),
+        tie_breaker="annotator_priority" if args.annotator_priority else "latest",
+        annotator_priority=tuple(args.annotator_priority),
+        validation_split=args.validation_split,
+        seed=args.seed,
+    )
+    project = load_project(args.export, config=args.config, name=args.name, strict=args.strict)
+    selection = select_completions(project, params)
+    if args.json:
+        json.dump({
+            "used": [{"task": i.task.id, "completion": i.completion.id, "split": i.split} for i in selection.items],
+            "excluded": [{"task": t.id, "reason": r.code, "message": r.message} for t, r in selection.excluded],
+            "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in project.warnings],
+        }, out, indent=2)
+        out.write("\n")
+        return 0
+    _selection_report(selection, out)
+    if project.warnings:
+        out.write(f"\n{len(project.warnings)} item(s) left out while loading:\n")
+        for warning in project.warnings:
+            out.write(f"  {warning.path}: {warning.message}\n")
+    return 0
+
+
+def _engine(args: argparse.Namespace, out: TextIO) -> int:
+    from alab_training.engine import engine_profile, provision_jars
+
+    profile = engine_profile()
+    jars = provision_jars(profile)
+    out.write(f"Spark NLP {profile.spark_nlp}: {len(jars)} jars ready in {jars[0].parent}\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alab-training", description="Train NLP models from annotation exports.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    select = commands.add_parser("select", help="show which completion of each task would be trained on, and why "
+                                                "tasks are left out")
+    select.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
+    select.add_argument("--config", required=True, help="the labeling config XML")
+    select.add_argument("--name", help="the project name (default: the export's file name)")
+    select.add_argument("--reviewed-only", action="store_true", help="use only reviewer-accepted completions")
+    select.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
+    select.add_argument("--test-tags", nargs="+", default=[], metavar="TAG", help="tasks with these tags form the "
+                                                                                  "test side")
+    select.add_argument("--annotator-priority", nargs="+", default=[], metavar="ANNOTATOR",
+                        help="prefer these annotators' completions, in this order (default: the latest)")
+    select.add_argument("--validation-split", type=float, default=0.0, help="share of tasks on the test side")
+    select.add_argument("--seed", type=int, default=42, help="seed of the split")
+    select.add_argument("--strict", action="store_true", help="fail on the first bad item instead of leaving it out")
+    select.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    select.set_defaults(run=_select)
+
+    engine = commands.add_parser("engine", help="fetch and cache the Spark NLP jars (done automatically on first "
+                                                "training)")
+    engine.set_defaults(run=_engine)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return args.run(args, out)
+    except AlabTrainingError as exc:
+        sys.stderr.write(f"alab-training: error: {exc}\n")
+        return 2

@@ -1,0 +1,183 @@
+"""Reading labeling configs safely: no DTD, no entity expansion, no network, bounded size."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lxml import etree
+
+from alab_training.config.model import ChoicesControl, LabelDef, LabelingConfig, LabelsControl
+from alab_training.config.rules import check_config
+from alab_training.errors import ConfigError
+
+__all__ = ["load_config", "parse_xml"]
+
+#: Real configs are a few KB; anything this large is a mistake or an attack.
+MAX_CONFIG_BYTES = 5 * 1024 * 1024
+
+_OBJECT_TAGS = ("Text", "HyperText", "Paragraphs")
+_TRUE = {"true", "1", "yes"}
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        load_dtd=False,
+        dtd_validation=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=False,
+        remove_pis=False,
+    )
+
+
+def _read_source(config: str | bytes | os.PathLike[str]) -> tuple[bytes, str | None]:
+    if isinstance(config, bytes):
+        return config, None
+    if isinstance(config, str) and config.lstrip().startswith("<"):
+        return config.encode("utf-8"), None
+    path = Path(config)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path} is {size} bytes; a labeling config may be at most {MAX_CONFIG_BYTES}")
+        return path.read_bytes(), str(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the labeling config {str(config)!r}: {exc.strerror or exc}") from exc
+
+
+def parse_xml(data: str | bytes) -> etree._ElementTree:
+    """Parse config XML with a hardened parser; refuse any DOCTYPE (the door to XXE and entity bombs).
+
+    Raises:
+        ConfigError: not well-formed, too large, or carries a DTD.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"the labeling config is {len(raw)} bytes; at most {MAX_CONFIG_BYTES} are accepted")
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        raise ConfigError("DOCTYPE and ENTITY declarations are not allowed in a labeling config", rule="dtd")
+    try:
+        tree = etree.ElementTree(etree.fromstring(raw, _parser()))
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno else None
+        raise ConfigError(f"not well-formed XML: {exc.msg}", line=line, rule="xml_syntax") from exc
+    except ValueError as exc:  # lxml refuses e.g. str input with an encoding declaration
+        raise ConfigError(f"cannot parse the labeling config: {exc}", rule="xml_syntax") from exc
+    docinfo = tree.docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
+        # Also catches declarations in encodings the byte check above cannot see (e.g. UTF-16).
+        raise ConfigError("DOCTYPE and ENTITY declarations are not allowed in a labeling config", rule="dtd")
+    return tree
+
+
+def _attr_path(parent: str, tag: str, key: str, value: str | None) -> str:
+    return f"{parent}/{tag}[@{key}={value!r}]" if value else f"{parent}/{tag}"
+
+
+def _flag(element: etree._Element, name: str) -> bool:
+    return (element.get(name) or "").strip().lower() in _TRUE
+
+
+def _control_name(element: etree._Element, what: str) -> str:
+    name = (element.get("name") or "").strip()
+    if not name:
+        raise ConfigError(f"<{what}> needs a name", path=f"/{what}", line=element.sourceline, rule="missing_name")
+    return name
+
+
+def _parse_labels(element: etree._Element) -> LabelsControl:
+    name = _control_name(element, "Labels")
+    base = _attr_path("", "Labels", "name", name)
+    labels: list[LabelDef] = []
+    seen: set[str] = set()
+    for label in element.iter("Label"):
+        value = label.get("value")
+        if value is None or not value.strip():
+            raise ConfigError("<Label> needs a value", path=f"{base}/Label", line=label.sourceline, rule="missing_value")
+        if value in seen:
+            raise ConfigError(
+                f"label {value!r} appears twice", path=_attr_path(base, "Label", "value", value),
+                line=label.sourceline, rule="duplicate_label",
+            )
+        seen.add(value)
+        model = (label.get("model") or "").strip() or None
+        labels.append(LabelDef(value=value, assertion=_flag(label, "assertion"), model=model, line=label.sourceline))
+    return LabelsControl(name=name, to_name=element.get("toName", ""), labels=tuple(labels), line=element.sourceline)
+
+
+def _parse_choices(element: etree._Element) -> ChoicesControl:
+    name = _control_name(element, "Choices")
+    base = _attr_path("", "Choices", "name", name)
+    choice = (element.get("choice") or "single").strip().lower()
+    if choice not in ("single", "multiple", "single-radio"):
+        raise ConfigError(
+            f"choice={choice!r}; expected 'single' or 'multiple'", path=base, line=element.sourceline,
+            rule="bad_choice_mode",
+        )
+    values: list[str] = []
+    for option in element.iter("Choice"):
+        value = option.get("value")
+        if value is None or not value.strip():
+            raise ConfigError("<Choice> needs a value", path=f"{base}/Choice", line=option.sourceline, rule="missing_value")
+        if value in values:
+            raise ConfigError(
+                f"choice {value!r} appears twice", path=_attr_path(base, "Choice", "value", value),
+                line=option.sourceline, rule="duplicate_choice",
+            )
+        values.append(value)
+    return ChoicesControl(
+        name=name,
+        to_name=element.get("toName", ""),
+        values=tuple(values),
+        choice="multiple" if choice == "multiple" else "single",
+        train=_flag(element, "train"),
+        model=(element.get("model") or "").strip() or None,
+        line=element.sourceline,
+    )
+
+
+def config_from_tree(tree: etree._ElementTree, xml: str, *, known_models: set[str] | None = None) -> LabelingConfig:
+    root = tree.getroot()
+    if root.tag != "View":
+        raise ConfigError(f"the root element is <{root.tag}>; a labeling config starts with <View>", rule="root")
+    text_objects = []
+    for tag in _OBJECT_TAGS:
+        for element in root.iter(tag):
+            value = element.get("value", "")
+            if element.get("name") and value.startswith("$"):
+                text_objects.append((element.get("name"), value[1:]))
+    config = LabelingConfig(
+        xml=xml,
+        labels_controls=tuple(_parse_labels(e) for e in root.iter("Labels")),
+        choices_controls=tuple(_parse_choices(e) for e in root.iter("Choices")),
+        relation_labels=tuple(r.get("value") for r in root.iter("Relation") if r.get("value")),
+        text_objects=tuple(text_objects),
+    )
+    check_config(config, known_models=known_models)
+    return config
+
+
+def load_config(
+    config: str | bytes | os.PathLike[str], *, known_models: set[str] | None = None
+) -> LabelingConfig:
+    """Read and validate a labeling config from a path, or from XML text (a string starting with ``<``).
+
+    Args:
+        config: a file path, XML text, or XML bytes.
+        known_models: model names that exist (e.g. in a model registry); when given, a ``model=`` naming
+            anything else is an error.
+
+    Raises:
+        ConfigError: unreadable, unsafe, malformed, or against a validation rule.
+    """
+    if isinstance(config, LabelingConfig):
+        return config
+    raw, source = _read_source(config)
+    tree = parse_xml(raw)
+    try:
+        xml = raw.decode(tree.docinfo.encoding or "utf-8")
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot decode the labeling config{f' {source}' if source else ''}: {exc}") from exc
+    return config_from_tree(tree, xml, known_models=known_models)

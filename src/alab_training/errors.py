@@ -1,0 +1,107 @@
+"""The exception hierarchy: one base class, specific subclasses carrying data as attributes.
+
+Host applications catch :class:`AlabTrainingError`; each subclass also says *where* the problem is
+(a JSON path into the export, a place in the labeling config, a parameter name), so a UI can point at it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlabTrainingError",
+    "ConfigError",
+    "EngineError",
+    "ExportError",
+    "ParamsError",
+    "PluginError",
+    "SelectionError",
+]
+
+
+class AlabTrainingError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ExportError(AlabTrainingError, ValueError):
+    """The export (tasks JSON) is unreadable or malformed.
+
+    Attributes:
+        path: JSON path of the offending value, e.g. ``$[12].completions[0].result[3].value.end``.
+        source: the file the export came from, or ``None`` for in-memory data.
+    """
+
+    def __init__(self, message: str, *, path: str = "$", source: str | None = None) -> None:
+        self.message = message
+        self.path = path
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{path}: {message}")
+
+
+class ConfigError(AlabTrainingError, ValueError):
+    """The labeling config XML is unreadable, unsafe, or breaks a validation rule.
+
+    Attributes:
+        path: where in the config, e.g. ``/View/Labels[@name='label']/Label[@value='Absent']``.
+        line: the line number in the XML text, when known.
+        rule: a stable code for validation-rule violations (``assertion_label_with_ner_model`` …).
+    """
+
+    def __init__(
+        self, message: str, *, path: str = "/", line: int | None = None, rule: str | None = None
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.rule = rule
+        at_line = f" (line {line})" if line else ""
+        super().__init__(f"{path}{at_line}: {message}")
+
+
+class ParamsError(AlabTrainingError, ValueError):
+    """A training parameter is out of range, of the wrong type, or contradicts another one.
+
+    Attributes:
+        field: the parameter's name, e.g. ``validation_split``.
+        value: the rejected value.
+    """
+
+    def __init__(self, message: str, *, field: str, value: object = None) -> None:
+        self.message = message
+        self.field = field
+        self.value = value
+        super().__init__(f"{field}: {message}")
+
+
+class SelectionError(AlabTrainingError):
+    """Completion selection cannot proceed (e.g. the project has nothing to train on)."""
+
+
+class PluginError(AlabTrainingError):
+    """A plugin could not be loaded, or registered something invalid or conflicting.
+
+    Attributes:
+        plugin: the plugin's name (entry-point name or module name), when known.
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        self.message = message
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {message}" if plugin else message)
+
+
+class EngineError(AlabTrainingError, RuntimeError):
+    """The Spark NLP engine cannot be provisioned or started.
+
+    Attributes:
+        command: the external command that failed (e.g. the Maven call), when there was one.
+        detail: its output or the underlying error text.
+    """
+
+    def __init__(self, message: str, *, command: str | None = None, detail: str | None = None) -> None:
+        self.message = message
+        self.command = command
+        self.detail = detail
+        text = message
+        if detail:
+            text += f"\n{detail}"
+        super().__init__(text)

@@ -1,0 +1,151 @@
+"""Training parameters: one frozen, validated value object for every trainer.
+
+The Spark NLP knobs (``epochs``, ``learning_rate``, ``decay``, ``dropout``, ``batch_size``) default to ``None``,
+meaning "the engine's own default for the annotator that trains" — NerDL and ClassifierDL differ (e.g. batch
+size 8 vs 64), so one number here could not honour both. Each trainer documents its defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from alab_training.errors import ParamsError
+
+__all__ = ["COMPLETION_FILTERS", "TIE_BREAKERS", "TrainingParams"]
+
+COMPLETION_FILTERS = ("all_submitted", "reviewed_only")
+TIE_BREAKERS = ("latest", "annotator_priority")
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """Accept a tuple, list or a single string; keep order, drop duplicates."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Iterable):
+        return value  # the validator reports the type
+    return tuple(dict.fromkeys(value))
+
+
+def _string_items(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ParamsError("expected a list of non-empty strings", field=attribute.name, value=value)
+
+
+def _optional_number(low: float, high: float, *, integer: bool = False, low_open: bool = False,
+                     high_open: bool = False):
+    def check(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
+        if value is None:
+            return
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value != value:
+            raise ParamsError(f"expected {'an integer' if integer else 'a number'}, got {value!r}",
+                              field=attribute.name, value=value)
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if too_low or too_high:
+            left, right = "(" if low_open else "[", ")" if high_open else "]"
+            raise ParamsError(f"{value!r} is outside {left}{low}, {high}{right}", field=attribute.name, value=value)
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]):
+    def check(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ParamsError(f"{value!r} is not one of {', '.join(choices)}", field=attribute.name, value=value)
+
+    return check
+
+
+def _optional_match(pattern: re.Pattern[str], what: str):
+    def check(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+            raise ParamsError(f"{value!r} is not {what}", field=attribute.name, value=value)
+
+    return check
+
+
+def _optional_text(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ParamsError(f"expected a non-empty string, got {value!r}", field=attribute.name, value=value)
+
+
+@attrs.frozen(kw_only=True)
+class TrainingParams:
+    """What to train and how. Validated on construction; change with ``attrs.evolve``.
+
+    Attributes:
+        training_type: ``"ner"``, ``"assertion"``, ``"classification"`` or a plugin's type; ``None`` trains every
+            type the labeling config supports.
+        epochs: passes over the training data (NerDL ``maxEpochs``); ``None`` = the engine's default.
+        learning_rate: initial learning rate (``lr``).
+        decay: learning-rate decay (NerDL ``po``: epoch rate = lr / (1 + decay * epoch)).
+        dropout: dropout rate in [0, 1).
+        batch_size: examples per batch.
+        validation_split: share of tasks held out for evaluation, chosen deterministically by task id and seed.
+        tags: train only on tasks carrying at least one of these tags (case-insensitive).
+        test_tags: tasks carrying one of these tags form the evaluation side instead of a random split.
+        completion_filter: ``"all_submitted"`` or ``"reviewed_only"``.
+        tie_breaker: ``"latest"`` or ``"annotator_priority"`` — which submitted completion wins when no
+            reviewer accepted one.
+        annotator_priority: annotators in priority order, for ``tie_breaker="annotator_priority"``.
+        embeddings: a local embeddings file or saved model, or a registered name; ``None`` = the default for
+            ``language``.
+        base_model: a trained model to start from (transfer learning).
+        language: ISO 639 code of the texts.
+        seed: seeds the split and the engine, so reruns are comparable.
+        choices_name: which ``<Choices>`` a classification trains; ``None`` = the config's rule.
+    """
+
+    training_type: str | None = attrs.field(default=None, validator=_optional_match(_TYPE_NAME, "a training type name"))
+    epochs: int | None = attrs.field(default=None, validator=_optional_number(1, 10_000, integer=True))
+    learning_rate: float | None = attrs.field(default=None, validator=_optional_number(0, 1, low_open=True))
+    decay: float | None = attrs.field(default=None, validator=_optional_number(0, 1))
+    dropout: float | None = attrs.field(default=None, validator=_optional_number(0, 1, high_open=True))
+    batch_size: int | None = attrs.field(default=None, validator=_optional_number(1, 65_536, integer=True))
+    validation_split: float = attrs.field(default=0.0, validator=_optional_number(0, 1, high_open=True))
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=_string_items)
+    test_tags: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=_string_items)
+    completion_filter: str = attrs.field(default="all_submitted", validator=_one_of(COMPLETION_FILTERS))
+    tie_breaker: str = attrs.field(default="latest", validator=_one_of(TIE_BREAKERS))
+    annotator_priority: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=_string_items)
+    embeddings: str | None = attrs.field(default=None, validator=_optional_text)
+    base_model: str | None = attrs.field(default=None, validator=_optional_text)
+    language: str = attrs.field(default="en", validator=_optional_match(_LANGUAGE, "an ISO 639 language code"))
+    seed: int = attrs.field(default=42, validator=_optional_number(0, 2**31 - 1, integer=True))
+    choices_name: str | None = attrs.field(default=None, validator=_optional_text)
+
+    def __attrs_post_init__(self) -> None:
+        if self.tie_breaker == "annotator_priority" and not self.annotator_priority:
+            raise ParamsError('tie_breaker="annotator_priority" needs annotator_priority=("alice", …)',
+                              field="annotator_priority", value=self.annotator_priority)
+        if self.language is None:
+            raise ParamsError("expected an ISO 639 language code", field="language", value=None)
+
+
+def params_from_dict(data: dict[str, Any]) -> TrainingParams:
+    """Build params from a JSON-like dict (CLI, job files); unknown keys are an error, not silently dropped."""
+    if not isinstance(data, dict):
+        raise ParamsError(f"expected an object of parameters, got {type(data).__name__}", field="$", value=data)
+    names = {a.name for a in attrs.fields(TrainingParams)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}",
+                          field=unknown[0], value=data[unknown[0]])
+    try:
+        return TrainingParams(**data)
+    except TypeError as exc:  # e.g. a list passed where attrs' converter cannot cope
+        raise ParamsError(str(exc), field="$", value=data) from exc
+
+
+def params_to_dict(params: TrainingParams) -> dict[str, Any]:
+    """JSON-ready dict of the params (tuples become lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in attrs.asdict(params).items()}

@@ -1,0 +1,39 @@
+"""What training produces."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = ["TrainedModel"]
+
+
+@attrs.frozen
+class TrainedModel:
+    """One trained model, saved on disk, with what it was trained from and how well it scores.
+
+    Attributes:
+        name: e.g. ``ner_<project>_annotation_manual``.
+        kind: the training type that made it (``ner``, ``assertion``, ``classification``, a plugin's type).
+        path: the saved model directory.
+        metrics: label (or ``micro``/``macro``) → figures (``precision``, ``recall``, ``f1``, ``support``).
+        labels: the labels the model predicts.
+        params: the training parameters, as a JSON-ready dict.
+        log_path: the training log, when the trainer writes one.
+        embeddings: the embeddings' storage reference, when the model depends on embeddings.
+        trigger: ``manual`` or ``active_learning``.
+    """
+
+    name: str
+    kind: str
+    path: Path
+    metrics: dict[str, dict[str, float]] = attrs.field(factory=dict)
+    labels: tuple[str, ...] = ()
+    params: dict[str, Any] = attrs.field(factory=dict)
+    log_path: Path | None = None
+    embeddings: str | None = None
+    trigger: str = "manual"
+    created_at: datetime = attrs.field(factory=lambda: datetime.now(timezone.utc))

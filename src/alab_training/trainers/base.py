@@ -1,0 +1,53 @@
+"""The trainer contract every trainer follows, built-in or third-party.
+
+A trainer is a stateless object registered through the ``register_trainers`` hook. Its ``train`` is a
+generator of :mod:`progress events <alab_training.events>` so that a job runner can drive it, report its
+progress and cancel it between events; its last event is :class:`~alab_training.events.TrainingFinished`
+carrying the :class:`~alab_training.results.TrainedModel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from alab_training.domain import Project
+from alab_training.events import TrainingEvent
+from alab_training.params import TrainingParams
+from alab_training.selection import Selection
+
+__all__ = ["Trainer", "TrainingRequest"]
+
+
+@attrs.frozen
+class TrainingRequest:
+    """Everything one training run gets.
+
+    Attributes:
+        project: the loaded project.
+        selection: the chosen completions, with their train/test sides.
+        params: the validated parameters.
+        output_dir: an empty directory the trainer owns; the model and its log go here.
+        spark: the SparkSession to use, for trainers that need Spark (``None`` for those that do not).
+    """
+
+    project: Project
+    selection: Selection
+    params: TrainingParams
+    output_dir: Path
+    spark: Any = None
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """What ``register(trainer)`` accepts."""
+
+    #: The key users select with ``TrainingParams(training_type=…)``.
+    training_type: str
+
+    def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
+        """Train, yielding progress events; the last one is ``TrainingFinished``."""
+        ...

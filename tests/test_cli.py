@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import io
+import json
+
+from alab_training.cli import main
+from tests.conftest import ALAB_DEMO, LABEL_STUDIO
+
+NER_EXPORT = LABEL_STUDIO / "ner_assertion_export_all_tasks.json"
+NER_CONFIG_FILE = LABEL_STUDIO / "ner_assertion_config.xml"
+
+
+def run(*argv):
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_select_prints_used_and_excluded_with_counts():
+    code, text = run("select", str(NER_EXPORT), "--config", str(NER_CONFIG_FILE))
+    assert code == 0
+    assert "only_skipped: 1" in text and "only_drafts: 1" in text and "no_completions: 1" in text
+    assert "used 11 task(s): 11 train, 0 test; excluded 3" in text
+
+
+def test_select_json_with_filters():
+    code, text = run("select", str(NER_EXPORT), "--config", str(NER_CONFIG_FILE), "--reviewed-only", "--json")
+    assert code == 0
+    outcome = json.loads(text)
+    assert outcome["used"] == []  # nobody reviewed anything in this project
+    assert {e["reason"] for e in outcome["excluded"]} >= {"not_reviewed"}
+
+
+def test_select_tags_and_test_tags(tmp_path):
+    export = json.loads(ALAB_DEMO.read_text())
+    export[0]["tags"], export[1]["meta"] = ["batch1"], {"tags": ["test"]}
+    path = tmp_path / "tagged.json"
+    path.write_text(json.dumps(export))
+    config = (ALAB_DEMO.parents[2] / ".." / "examples" / "alab_demo" / "config.xml").resolve()
+    code, text = run("select", str(path), "--config", str(config), "--tags", "batch1", "--test-tags", "test")
+    assert code == 0
+    assert "used 2 task(s): 1 train, 1 test; excluded 1" in text and "tag_filtered: 1" in text
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{")
+    code, _ = run("select", str(broken), "--config", str(NER_CONFIG_FILE))
+    assert code == 2
+    assert "not valid JSON" in capsys.readouterr().err
