@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data"
 ALAB_DEMO = DATA / "alab" / "alab_demo.json"
 LABEL_STUDIO = DATA / "label_studio"

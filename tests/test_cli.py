@@ -4,7 +4,7 @@ import io
 import json
 
 from alab_training.cli import main
-from tests.conftest import ALAB_DEMO, LABEL_STUDIO
+from tests.conftest import ALAB_DEMO, LABEL_STUDIO, REPO
 
 NER_EXPORT = LABEL_STUDIO / "ner_assertion_export_all_tasks.json"
 NER_CONFIG_FILE = LABEL_STUDIO / "ner_assertion_config.xml"
@@ -36,7 +36,7 @@ def test_select_tags_and_test_tags(tmp_path):
     export[0]["tags"], export[1]["meta"] = ["batch1"], {"tags": ["test"]}
     path = tmp_path / "tagged.json"
     path.write_text(json.dumps(export))
-    config = (ALAB_DEMO.parents[2] / ".." / "examples" / "alab_demo" / "config.xml").resolve()
+    config = REPO / "examples" / "alab_demo" / "config.xml"
     code, text = run("select", str(path), "--config", str(config), "--tags", "batch1", "--test-tags", "test")
     assert code == 0
     assert "used 2 task(s): 1 train, 1 test; excluded 1" in text and "tag_filtered: 1" in text
