@@ -29,11 +29,15 @@ from alab_training.errors import (
     ParamsError,
     PluginError,
     SelectionError,
+    TrainingError,
 )
 from alab_training.export import load_project
 from alab_training.params import TrainingParams
 from alab_training.plugins import hookimpl
+from alab_training.prediction import LoadedModel, load_model, predict
+from alab_training.results import TrainedModel, TrainingResult
 from alab_training.selection import ExclusionReason, Selection, select_completions
+from alab_training.training import iter_training, train
 
 __all__ = [
     "AlabTrainingError",
@@ -56,11 +60,19 @@ __all__ = [
     "SelectionError",
     "Span",
     "Task",
+    "TrainedModel",
+    "TrainingError",
     "TrainingParams",
+    "TrainingResult",
+    "LoadedModel",
     "hookimpl",
+    "iter_training",
     "load_config",
+    "load_model",
     "load_project",
+    "predict",
     "select_completions",
+    "train",
 ]
 
 

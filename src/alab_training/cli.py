@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from alab_training import events
 from alab_training.errors import AlabTrainingError
 from alab_training.export import load_project
 from alab_training.params import TrainingParams
@@ -65,6 +67,59 @@ def _select(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+class _Progress:
+    """Renders training events on a terminal: a bar per training, epoch losses, then the scores."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.interactive = stream.isatty()
+
+    def __call__(self, event: events.TrainingEvent) -> None:
+        if isinstance(event, events.TrainingStarted):
+            self.stream.write(f"training {event.training_type}: {event.train_examples} examples, "
+                              f"{event.test_examples} to test, {event.epochs} epochs\n")
+        elif isinstance(event, events.EpochFinished):
+            width = 30
+            done = int(width * event.epoch / max(event.epochs, 1))
+            loss = f"loss {event.loss:.2f}" if event.loss is not None else ""
+            line = f"  [{'#' * done}{'.' * (width - done)}] epoch {event.epoch}/{event.epochs} {loss} " \
+                   f"({event.seconds or 0:.1f}s)"
+            self.stream.write(("\r" + line) if self.interactive else line + "\n")
+            if self.interactive and event.epoch == event.epochs:
+                self.stream.write("\n")
+        elif isinstance(event, events.TrainingFailed):
+            self.stream.write(f"training {event.training_type} failed\n")
+        self.stream.flush()
+
+
+def _score_table(metrics: dict[str, dict[str, float]]) -> list[str]:
+    rows = [(label, f"{v.get('precision', 0):.3f}", f"{v.get('recall', 0):.3f}", f"{v.get('f1', 0):.3f}",
+             str(int(v.get("support", 0)))) for label, v in metrics.items() if isinstance(v, dict) and "f1" in v]
+    buffer = io.StringIO()
+    _table(rows, ("label", "precision", "recall", "f1", "support"), buffer)
+    return buffer.getvalue().splitlines()
+
+
+def _train(args: argparse.Namespace, out: TextIO) -> int:
+    from alab_training.training import train
+
+    params = TrainingParams(
+        training_type=args.type, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
+        dropout=args.dropout, validation_split=args.validation_split, test_tags=tuple(args.test_tags),
+        tags=tuple(args.tags), completion_filter="reviewed_only" if args.reviewed_only else "all_submitted",
+        embeddings=args.embeddings, language=args.language, seed=args.seed,
+    )
+    project = load_project(args.export, config=args.config, name=args.name)
+    result = train(project, params, output_dir=args.output, versioning=args.versioning,
+                   on_event=_Progress(sys.stderr))
+    for model in result.models:
+        out.write(f"\n{model.name} ({model.kind})\n")
+        if model.metrics:
+            out.write("\n".join(_score_table(model.metrics)) + "\n")
+        out.write(f"model: {model.path}\nlog:   {model.log_path}\n")
+    return 0
+
+
 def _engine(args: argparse.Namespace, out: TextIO) -> int:
     from alab_training.engine import engine_profile, provision_jars
 
@@ -95,6 +150,30 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--strict", action="store_true", help="fail on the first bad item instead of leaving it out")
     select.add_argument("--json", action="store_true", help="print the outcome as JSON")
     select.set_defaults(run=_select)
+
+    training = commands.add_parser("train", help="train models from an export")
+    training.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
+    training.add_argument("--config", required=True, help="the labeling config XML")
+    training.add_argument("--name", help="the project name, used in model names (default: the export's file name)")
+    training.add_argument("--type", help="ner, assertion, classification or a plugin's type (default: every type "
+                                         "the config supports)")
+    training.add_argument("--epochs", type=int)
+    training.add_argument("--learning-rate", type=float)
+    training.add_argument("--batch-size", type=int)
+    training.add_argument("--dropout", type=float)
+    training.add_argument("--validation-split", type=float, default=0.2,
+                          help="share of tasks held out for scoring (default 0.2; ignored with --test-tags)")
+    training.add_argument("--test-tags", nargs="+", default=[], metavar="TAG", help="tasks with these tags are "
+                                                                                    "scored, not trained on")
+    training.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
+    training.add_argument("--reviewed-only", action="store_true", help="use only reviewer-accepted completions")
+    training.add_argument("--embeddings", help="a GloVe/word2vec file, a saved Spark NLP embeddings model, or a "
+                                               "registered name (default: GloVe 6B 50d for English)")
+    training.add_argument("--language", default="en")
+    training.add_argument("--seed", type=int, default=42)
+    training.add_argument("--output", default="models", help="where models go (default ./models)")
+    training.add_argument("--versioning", action="store_true", help="keep older models: name them _v1, _v2, …")
+    training.set_defaults(run=_train)
 
     engine = commands.add_parser("engine", help="fetch and cache the Spark NLP jars (done automatically on first "
                                                 "training)")

@@ -14,6 +14,7 @@ __all__ = [
     "ParamsError",
     "PluginError",
     "SelectionError",
+    "TrainingError",
 ]
 
 
@@ -105,3 +106,22 @@ class EngineError(AlabTrainingError, RuntimeError):
         if detail:
             text += f"\n{detail}"
         super().__init__(text)
+
+
+class TrainingError(AlabTrainingError, RuntimeError):
+    """Training started but did not produce a model.
+
+    Attributes:
+        training_type: the trainer that failed (``ner`` …).
+        job_id: the job, when a job runner ran it.
+        detail: the engine's own error text, when there is one.
+    """
+
+    def __init__(self, message: str, *, training_type: str | None = None, job_id: str | None = None,
+                 detail: str | None = None) -> None:
+        self.message = message
+        self.training_type = training_type
+        self.job_id = job_id
+        self.detail = detail
+        prefix = f"{training_type} training: " if training_type else ""
+        super().__init__(prefix + message + (f"\n{detail}" if detail else ""))

@@ -11,7 +11,8 @@ import attrs
 
 from alab_training.results import TrainedModel
 
-__all__ = ["EpochFinished", "Evaluated", "TrainingEvent", "TrainingFinished", "TrainingStarted"]
+__all__ = ["EpochFinished", "Evaluated", "LogLine", "TrainingEvent", "TrainingFailed", "TrainingFinished",
+           "TrainingStarted"]
 
 
 @attrs.frozen
@@ -39,8 +40,23 @@ class Evaluated:
 
 
 @attrs.frozen
+class LogLine:
+    """A line of the training log, as it is written (for live logs)."""
+
+    text: str
+
+
+@attrs.frozen
 class TrainingFinished:
     model: TrainedModel
 
 
-TrainingEvent = Union[TrainingStarted, EpochFinished, Evaluated, TrainingFinished]
+@attrs.frozen
+class TrainingFailed:
+    """Emitted by the runner (never yielded by a trainer) when training raised."""
+
+    training_type: str
+    message: str
+
+
+TrainingEvent = Union[TrainingStarted, EpochFinished, Evaluated, LogLine, TrainingFinished, TrainingFailed]

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from alab_training.trainers.base import Trainer
+    from alab_training.embeddings import EmbeddingsSource
+    from alab_training.events import TrainingEvent
+    from alab_training.trainers.base import Trainer, TrainingRequest
 
 __all__ = ["hookspec"]
 
@@ -35,4 +37,34 @@ def register_trainers(register: Callable[[Trainer], None]) -> None:
     Args:
         register: the callback that records a trainer (an object following
             :class:`alab_training.trainers.Trainer`).
+    """
+
+
+@hookspec
+def register_embeddings(register: Callable[[str, Callable[[], EmbeddingsSource]], None]) -> None:
+    """Contribute named word embeddings users can pass as ``TrainingParams(embeddings="<name>")``.
+
+    Call ``register(name, factory)``; ``factory()`` returns an :class:`alab_training.embeddings.EmbeddingsSource`
+    (called only when the name is used, so a plugin can point at a file it downloads or unpacks lazily). A name
+    registered twice is an error. The default English embeddings register through this same hook.
+
+    Args:
+        register: the callback that records a name and its factory.
+    """
+
+
+# -- Training: while a training runs ---------------------------------------------------------------------------
+
+
+@hookspec
+def training_event(event: TrainingEvent, request: TrainingRequest) -> None:
+    """Observe a training's progress: called for every event, in order, as it happens.
+
+    Events are :mod:`alab_training.events` objects: ``TrainingStarted``, ``LogLine``, ``EpochFinished`` (loss,
+    seconds), ``Evaluated`` (scores), then ``TrainingFinished`` (the model) or ``TrainingFailed``. Use it for
+    progress bars, live logs, experiment trackers. Exceptions raised here stop the training, so keep it safe.
+
+    Args:
+        event: the event.
+        request: the training's request (project, selection, params, output folder, model name).
     """

@@ -34,7 +34,7 @@ NAME = "alab_training"
 hookimpl = pluggy.HookimplMarker(NAME)
 
 #: Internal plugins, registered exactly like third-party ones.
-DEFAULT_PLUGINS: tuple[str, ...] = ()
+DEFAULT_PLUGINS: tuple[str, ...] = ("alab_training.embeddings", "alab_training.trainers.ner")
 
 _LOG = logging.getLogger(__name__)
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["TrainedModel"]
+__all__ = ["TrainedModel", "TrainingResult"]
 
 
 @attrs.frozen
@@ -37,3 +37,22 @@ class TrainedModel:
     embeddings: str | None = None
     trigger: str = "manual"
     created_at: datetime = attrs.field(factory=lambda: datetime.now(timezone.utc))
+
+
+@attrs.frozen
+class TrainingResult:
+    """What one ``train()`` call produced: a model per trained type, in training order."""
+
+    project: str
+    models: tuple[TrainedModel, ...]
+
+    def model(self, kind: str) -> TrainedModel:
+        """The model of one training type.
+
+        Raises:
+            KeyError: no model of that kind was trained (lists the kinds there are).
+        """
+        for model in self.models:
+            if model.kind == kind:
+                return model
+        raise KeyError(f"no {kind!r} model in this result (it has: {', '.join(m.kind for m in self.models)})")

@@ -27,7 +27,7 @@ import attrs
 
 from alab_training.errors import EngineError
 
-__all__ = ["EngineProfile", "cache_root", "engine_profile", "provision_jars"]
+__all__ = ["EngineProfile", "cache_root", "engine_profile", "exclusive", "provision_jars"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -148,8 +148,8 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One provisioning at a time per cache, across processes (parallel test workers, concurrent jobs)."""
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """One builder at a time per cache entry, across processes (parallel test workers, concurrent jobs)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -270,7 +270,7 @@ def provision_jars(profile: EngineProfile | None = None) -> list[Path]:
     jars = _manifest_jars(target)
     if jars is not None:
         return jars
-    with _exclusive(cache_root() / "jars" / f"{profile.key}.lock"):
+    with exclusive(cache_root() / "jars" / f"{profile.key}.lock"):
         jars = _manifest_jars(target)  # another process may have finished while we waited
         if jars is None:
             _resolve(profile, target)

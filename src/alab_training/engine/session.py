@@ -54,6 +54,8 @@ def start_session(
     """
     from pyspark.sql import SparkSession
 
+    # The JVM inherits this: TensorFlow's C++ runtime would otherwise print device-placement dumps per graph.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     jars = provision_jars()
     memory = memory or os.environ.get("ALAB_TRAINING_DRIVER_MEMORY") or default_driver_memory()
     cores = cores or os.cpu_count() or 1

@@ -31,19 +31,28 @@ class TrainingRequest:
         selection: the chosen completions, with their train/test sides.
         params: the validated parameters.
         output_dir: an empty directory the trainer owns; the model and its log go here.
-        spark: the SparkSession to use, for trainers that need Spark (``None`` for those that do not).
+        model_name: the name to give the model (``ner_<project>_annotation_manual``, maybe with ``_v2``).
+        spark: the SparkSession to use, for trainers that need Spark; ``None`` lets a Spark trainer start the
+            embedded session.
+        trigger: ``manual`` or ``active_learning``, recorded in the model.
     """
 
     project: Project
     selection: Selection
     params: TrainingParams
     output_dir: Path
+    model_name: str = "model"
     spark: Any = None
+    trigger: str = "manual"
 
 
 @runtime_checkable
 class Trainer(Protocol):
-    """What ``register(trainer)`` accepts."""
+    """What ``register(trainer)`` accepts.
+
+    A trainer may also define ``model_name(project, params) -> str`` to name its models; without it they are
+    called ``<training_type>_<project>_annotation_manual``.
+    """
 
     #: The key users select with ``TrainingParams(training_type=…)``.
     training_type: str

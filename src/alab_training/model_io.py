@@ -1,0 +1,77 @@
+"""The model card: ``model.json`` beside every saved model, so a model directory describes itself."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from alab_training.errors import AlabTrainingError
+from alab_training.results import TrainedModel
+
+__all__ = ["CARD", "ModelCardError", "read_model_card", "write_model_card"]
+
+CARD = "model.json"
+_FORMAT_VERSION = 1
+
+
+class ModelCardError(AlabTrainingError, ValueError):
+    """A model directory lacks a readable ``model.json``.
+
+    Attributes:
+        path: the model directory.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+def write_model_card(model: TrainedModel, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model.json`` into ``model.path`` (paths inside are stored relative to it). Atomic."""
+    card = {
+        "format": _FORMAT_VERSION,
+        **{field.name: getattr(model, field.name) for field in attrs.fields(TrainedModel)},
+        "created_at": model.created_at.isoformat(),
+        "path": ".",
+        "log_path": os.path.relpath(model.log_path, model.path) if model.log_path else None,
+        "labels": list(model.labels),
+        "extra": extra or {},
+    }
+    target = model.path / CARD
+    temporary = target.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
+    temporary.replace(target)
+    return target
+
+
+def read_model_card(path: str | os.PathLike[str]) -> tuple[TrainedModel, dict[str, Any]]:
+    """Read a model directory's card; returns the model (paths made absolute) and its ``extra`` section.
+
+    Raises:
+        ModelCardError: no card, or an unreadable one.
+    """
+    folder = Path(path)
+    try:
+        card = json.loads((folder / CARD).read_text())
+        model = TrainedModel(
+            name=card["name"],
+            kind=card["kind"],
+            path=folder,
+            metrics=card.get("metrics", {}),
+            labels=tuple(card.get("labels", ())),
+            params=card.get("params", {}),
+            log_path=folder / card["log_path"] if card.get("log_path") else None,
+            embeddings=card.get("embeddings"),
+            trigger=card.get("trigger", "manual"),
+            created_at=datetime.fromisoformat(card["created_at"]),
+        )
+    except FileNotFoundError as exc:
+        raise ModelCardError(f"not a model directory (no {CARD})", path=folder) from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelCardError(f"unreadable {CARD}: {exc}", path=folder) from exc
+    return model, card.get("extra", {})

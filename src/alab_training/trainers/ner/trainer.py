@@ -1,0 +1,341 @@
+"""The NER trainer: Spark NLP ``NerDLApproach`` (Char CNN - BiLSTM - CRF) over offline word embeddings.
+
+Parameters map to NerDL as ``epochs`` → ``maxEpochs`` (default 50), ``learning_rate`` → ``lr`` (0.001),
+``decay`` → ``po`` (0.005), ``dropout`` → ``dropout`` (0.5), ``batch_size`` → ``batchSize`` (8),
+``seed`` → ``randomSeed``; unset ones keep NerDL's defaults (in brackets). The evaluation side of the
+selection (``validation_split`` or ``test_tags``) is NerDL's test dataset, scored after every epoch in the
+log, and scored again at the end, entity by entity, by :func:`alab_training.metrics.entity_scores`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alab_training.domain import Project, Task
+from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
+from alab_training.errors import ParamsError, SelectionError, TrainingError
+from alab_training.events import EpochFinished, Evaluated, LogLine, TrainingEvent, TrainingFinished, TrainingStarted
+from alab_training.metrics import entity_scores, token_scores
+from alab_training.model_io import write_model_card
+from alab_training.params import TrainingParams, params_to_dict
+from alab_training.results import TrainedModel
+from alab_training.selection import REASONS
+from alab_training.trainers.base import TrainingRequest
+from alab_training.trainers.ner import convert
+from alab_training.trainers.ner.graphs import check_graph_available, graph_folder
+
+__all__ = ["NerTrainer", "text_stages", "tokenize"]
+
+_LOG = logging.getLogger(__name__)
+_EPOCH = re.compile(r"^Epoch (\d+)/(\d+) - ([\d.]+)s - loss: (\S+)")
+_GRAPH = re.compile(r"^Name of the selected graph: (.+)$")
+
+
+def text_stages() -> list[Any]:
+    """The text → sentence → token stages, shared by training-data conversion and the saved model."""
+    from sparknlp.annotator import SentenceDetector, Tokenizer
+    from sparknlp.base import DocumentAssembler
+
+    return [
+        DocumentAssembler().setInputCol("text").setOutputCol("document"),
+        SentenceDetector().setInputCols(["document"]).setOutputCol("sentence"),
+        Tokenizer().setInputCols(["sentence"]).setOutputCol("token"),
+    ]
+
+
+def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[convert.Sentence]]]:
+    """Sentences and tokens of each task as the model will see them, offsets in code points.
+
+    Returns the fitted text pipeline (to reuse in the saved model) and the sentences per task.
+    """
+    from pyspark.ml import Pipeline
+
+    frame = spark.createDataFrame([(index, task.text) for index, task in enumerate(tasks)], "row int, text string")
+    fitted = Pipeline(stages=text_stages()).fit(frame)
+    rows = fitted.transform(frame).select("row", "token.result", "token.begin", "token.end", "token.metadata")
+    per_task: list[list[convert.Sentence]] = [[] for _ in tasks]
+    for row in rows.toLocalIterator():
+        task = tasks[row["row"]]
+        to_code_point = convert.offset_mapper(task.text)
+        grouped: dict[str, list[convert.Token]] = {}
+        for text, begin, end, metadata in zip(row["result"], row["begin"], row["end"], row["metadata"]):
+            token = convert.Token(text=text, begin=to_code_point(begin), end=to_code_point(end + 1))
+            grouped.setdefault(metadata.get("sentence", "0"), []).append(token)
+        per_task[row["row"]] = [convert.Sentence(task_id=task.id, tokens=tuple(tokens))
+                                for _, tokens in sorted(grouped.items(), key=lambda item: int(item[0]))]
+    return fitted, per_task
+
+
+class _Log:
+    """The training log file; every line also becomes a :class:`LogLine` event."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle = path.open("w", encoding="utf-8")
+
+    def write(self, *lines: str) -> list[LogLine]:
+        for line in lines:
+            self._handle.write(line + "\n")
+        self._handle.flush()
+        return [LogLine(line) for line in lines]
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _FileTail:
+    """New complete lines of a file another thread (the JVM) is writing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._partial = ""
+
+    def lines(self) -> list[str]:
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+                self._offset = handle.tell()
+        except FileNotFoundError:
+            return []
+        *complete, self._partial = (self._partial + chunk).split("\n")
+        return [line.rstrip("\r") for line in complete]
+
+
+class NerTrainer:
+    """Named-entity recognition with NerDL; see the module docstring for the parameter mapping."""
+
+    training_type = "ner"
+
+    def model_name(self, project: Project, params: TrainingParams) -> str:
+        return f"ner_{project.name}_annotation_manual"
+
+    def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
+        config = request.project.config
+        if not config.ner_labels:
+            raise ParamsError("the labeling config has no entity labels to train NER on", field="training_type",
+                              value="ner")
+        if not request.selection.train:
+            counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
+            raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
+                                 f"the reason codes: {', '.join(REASONS)}")
+        source = resolve_embeddings(request.params.embeddings, request.params.language)
+        labels = sorted({label for _, completion in request.selection.train
+                         for span in completion.spans for label in span.labels if label in config.ner_labels})
+        chars = len({char for task, _ in request.selection.train for char in task.text if not char.isspace()})
+        # Fail on an impossible graph now, before a JVM starts or minutes of conversion run.
+        check_graph_available(source.dimension, 2 * len(labels) + 1, chars)
+        yield from _NerRun(request, source).events()
+
+
+class _NerRun:
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource) -> None:
+        self.request = request
+        self.params = request.params
+        self.source = source
+        self.out = request.output_dir
+        self.work = self.out / "data"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log = _Log(self.out / "training.log")
+        self.graph_name: str | None = None
+
+    def events(self) -> Iterator[TrainingEvent]:
+        try:
+            yield from self._events()
+        finally:
+            self.log.close()
+
+    def _events(self) -> Iterator[TrainingEvent]:
+        from alab_training.engine import start_session
+
+        request, params = self.request, self.params
+        started = time.monotonic()
+        yield from self.log.write(f"NER training of {request.model_name} (project {request.project.name})",
+                                  f"parameters: {params_to_dict(params)}",
+                                  f"embeddings: {self.source.name} ({self.source.dimension}d, {self.source.format}, "
+                                  f"{self.source.location})")
+        yield from self._selection_lines()
+        spark = request.spark if request.spark is not None else start_session()
+
+        selected = list(request.selection.items)
+        text_model, sentences = tokenize(spark, [item.task for item in selected])
+        train_sentences, test_sentences, report = self._tag(selected, sentences)
+        yield from self.log.write("conversion:", *("  " + line for line in report.lines()))
+        train_path, test_path = self.work / "train.conll", self.work / "test.conll"
+        train_count = convert.write_conll(train_sentences, train_path)
+        test_count = convert.write_conll(test_sentences, test_path)
+        if not train_count:
+            raise SelectionError("the selected tasks hold no tokens to train on")
+
+        embeddings = load_word_embeddings(spark, self.source)
+        labels = sorted({tag[2:] for sentence in train_sentences for tag in sentence.tags if tag != "O"})
+        chars = sorted({char for sentence in train_sentences for token in sentence.tokens for char in token.text})
+        graphs = graph_folder(self.source.dimension, 2 * len(labels) + 1, len(chars))
+        approach = self._approach(graphs)
+        train_frame = embeddings.transform(self._read_conll(spark, train_path))
+        test_frame = None
+        if test_count:
+            test_frame = embeddings.transform(self._read_conll(spark, test_path))
+            test_frame.write.mode("overwrite").parquet(str(self.work / "test.parquet"))
+            approach.setTestDataset(str(self.work / "test.parquet"))
+        epochs = params.epochs or approach.getOrDefault("maxEpochs")
+        yield TrainingStarted("ner", train_count, test_count, epochs)
+
+        ner_model = None
+        for event in self._fit(approach, train_frame):
+            if isinstance(event, TrainedNer):
+                ner_model = event.model
+            else:
+                yield event
+
+        pipeline = self._pipeline(text_model, embeddings, ner_model)
+        pipeline.write().overwrite().save(str(self.out / "pipeline"))
+        metrics, token_level = {}, {}
+        if test_frame is not None:
+            scored = ner_model.transform(test_frame).select("label.result", "ner.result").collect()
+            gold, predicted = [row[0] for row in scored], [row[1] for row in scored]
+            entity, token = entity_scores(gold, predicted), token_scores(gold, predicted)
+            metrics, token_level = entity.as_dict(), token.as_dict()
+            yield from self.log.write("", "entity-level scores on the test side (conlleval semantics):",
+                                      entity.table(), "", "token-level scores per IOB tag (as Spark NLP counts):",
+                                      token.table())
+            yield Evaluated(metrics)
+        else:
+            yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
+        elapsed = time.monotonic() - started
+        yield from self.log.write("", f"finished in {elapsed:.1f}s")
+        self._tidy()
+        model = TrainedModel(name=request.model_name, kind="ner", path=self.out, metrics=metrics,
+                             labels=tuple(labels), params=params_to_dict(params), log_path=self.log.path,
+                             embeddings=self.source.name, trigger=request.trigger)
+        write_model_card(model, extra={
+            "pipeline": "pipeline", "token_metrics": token_level, "graph": self.graph_name,
+            "from_name": self._labels_control().name, "to_name": self._labels_control().to_name,
+            "train_sentences": train_count, "test_sentences": test_count, "seconds": round(elapsed, 1),
+        })
+        yield TrainingFinished(model)
+
+    def _tidy(self) -> None:
+        """Keep the CoNLL files (the exact training data, for audits and custom scripts); drop engine scratch."""
+        shutil.rmtree(self.work / "test.parquet", ignore_errors=True)
+        shutil.rmtree(self.work / "engine_logs", ignore_errors=True)
+
+    def _labels_control(self):
+        return self.request.project.config.labels_controls[0]
+
+    def _selection_lines(self) -> list[LogLine]:
+        selection = self.request.selection
+        lines = [f"selection: {len(selection.train)} task(s) train, {len(selection.test)} test, "
+                 f"{len(selection.excluded)} excluded"]
+        lines += [f"  excluded {code}: {count} ({REASONS[code]})"
+                  for code, count in sorted(selection.excluded_counts().items())]
+        if self.request.project.warnings:
+            lines.append(f"  {len(self.request.project.warnings)} item(s) left out while loading the export")
+        return self.log.write(*lines)
+
+    def _tag(self, selected, sentences):
+        config = self.request.project.config
+        train, test = [], []
+        report = convert.ConversionReport()
+        for item, task_sentences in zip(selected, sentences):
+            spans, extra, dropped = convert.entity_spans(item.completion, config)
+            tagged, task_report = convert.tag_sentences(task_sentences, spans)
+            report = report.merge(convert.ConversionReport(extra_entity_labels=extra, overlaps_dropped=dropped))
+            report = report.merge(task_report)
+            (test if item.split == "test" else train).extend(tagged)
+        return train, test, report
+
+    @staticmethod
+    def _read_conll(spark: Any, path: Path):
+        from sparknlp.training import CoNLL
+
+        return CoNLL(explodeSentences=True).readDataset(spark, str(path))
+
+    def _approach(self, graphs: Path | None):
+        from sparknlp.annotator import NerDLApproach
+
+        params = self.params
+        approach = (NerDLApproach().setInputCols(["sentence", "token", "embeddings"]).setOutputCol("ner")
+                    .setLabelColumn("label").setRandomSeed(params.seed).setIncludeConfidence(True)
+                    .setEvaluationLogExtended(True).setEnableOutputLogs(True)
+                    .setOutputLogsPath(str(self.work / "engine_logs")))
+        for value, setter in ((params.epochs, approach.setMaxEpochs), (params.learning_rate, approach.setLr),
+                              (params.decay, approach.setPo), (params.dropout, approach.setDropout),
+                              (params.batch_size, approach.setBatchSize)):
+            if value is not None:
+                setter(value)
+        if graphs is not None:
+            approach.setGraphFolder(str(graphs))
+        return approach
+
+    def _fit(self, approach, frame) -> Iterator[Any]:
+        """Run ``fit`` in a thread and turn the engine's log into events as it is written."""
+        outcome: dict[str, Any] = {}
+
+        def fit() -> None:
+            try:
+                outcome["model"] = approach.fit(frame)
+            except Exception as exc:  # re-raised below in the generator's thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=fit, name=f"fit-{approach.uid}", daemon=True)
+        worker.start()
+        tail = _FileTail(self.work / "engine_logs" / f"{approach.uid}.log")
+        while True:
+            worker.join(timeout=0.5)
+            for line in tail.lines():
+                yield from self._engine_line(line)
+            if not worker.is_alive():
+                break
+        for line in tail.lines():
+            yield from self._engine_line(line)
+        if "error" in outcome:
+            raise TrainingError("NerDL training failed", training_type="ner",
+                                detail=_java_message(outcome["error"])) from outcome["error"]
+        yield TrainedNer(outcome["model"])
+
+    def _engine_line(self, line: str) -> Iterator[TrainingEvent]:
+        if not line.strip():
+            return
+        yield from self.log.write(line)
+        graph = _GRAPH.match(line)
+        if graph:
+            self.graph_name = Path(graph.group(1)).name
+        epoch = _EPOCH.match(line)
+        if epoch:
+            loss = float(epoch.group(4)) if epoch.group(4) not in ("NaN", "Infinity") else None
+            yield EpochFinished(int(epoch.group(1)), int(epoch.group(2)), loss, float(epoch.group(3)))
+
+    @staticmethod
+    def _pipeline(text_model, embeddings, ner_model):
+        from pyspark.ml import PipelineModel
+        from sparknlp.annotator import NerConverter
+
+        converter = NerConverter().setInputCols(["sentence", "token", "ner"]).setOutputCol("ner_chunk")
+        return PipelineModel(stages=[*text_model.stages, embeddings, ner_model, converter])
+
+
+class TrainedNer:
+    """Internal hand-over of the fitted NerDL model from the fitting thread."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+
+def _java_message(error: BaseException) -> str:
+    """The Java exception's own message, without the Py4J stack dump."""
+    java = getattr(error, "java_exception", None)
+    if java is not None:
+        try:
+            return str(java.toString())
+        except Exception:  # the JVM may be gone; the Python text still says something
+            pass
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,175 @@
+"""Running trainings: choose the trainers, name and place the models, drive the event generators.
+
+``iter_training`` is the generator a job runner drives (and may stop between events); ``train`` drives it to
+the end for notebooks and scripts. Either way every event also reaches the ``training_event`` hook and the
+optional ``on_event`` callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from alab_training.config import TRAINING_TYPES
+from alab_training.domain import Project
+from alab_training.errors import ParamsError, TrainingError
+from alab_training.events import TrainingEvent, TrainingFailed, TrainingFinished
+from alab_training.model_io import CARD
+from alab_training.params import TrainingParams
+from alab_training.plugins import available_trainers, get_plugin_manager
+from alab_training.results import TrainedModel, TrainingResult
+from alab_training.selection import select_completions
+from alab_training.trainers.base import Trainer, TrainingRequest
+
+__all__ = ["iter_training", "train"]
+
+_LOG = logging.getLogger(__name__)
+_NAME = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def _trainers_for(project: Project, params: TrainingParams, manager: Any) -> list[Trainer]:
+    trainers = available_trainers(manager)
+    if params.training_type is not None:
+        if params.training_type not in trainers:
+            raise ParamsError(f"no trainer for {params.training_type!r} (available: {', '.join(sorted(trainers))})",
+                              field="training_type", value=params.training_type)
+        return [trainers[params.training_type]]
+    supported = project.config.training_types()
+    missing = [t for t in TRAINING_TYPES if t in supported and t not in trainers]
+    if missing:
+        _LOG.warning("the config supports %s, but no trainer for it is installed", ", ".join(missing))
+    chosen = [trainers[t] for t in TRAINING_TYPES if t in supported and t in trainers]
+    if not chosen:
+        raise ParamsError("the labeling config supports no training type an installed trainer handles "
+                          f"(config: {', '.join(sorted(supported)) or 'nothing trainable'})", field="training_type")
+    return chosen
+
+
+def _base_name(trainer: Trainer, project: Project, params: TrainingParams) -> str:
+    namer = getattr(trainer, "model_name", None)
+    name = namer(project, params) if callable(namer) else f"{trainer.training_type}_{project.name}_annotation_manual"
+    return _NAME.sub("_", name).strip("_")
+
+
+def _target(root: Path, name: str, versioning: bool) -> tuple[str, Path]:
+    """The model's final name and folder; refuses to overwrite anything that is not one of our models."""
+    if versioning:
+        taken = [int(m.group(1)) for p in root.glob(f"{name}_v*") if (m := re.fullmatch(rf"{re.escape(name)}_v(\d+)",
+                                                                                     p.name))]
+        name = f"{name}_v{max(taken, default=0) + 1}"
+    folder = root / name
+    if folder.exists() and not (folder / CARD).exists():
+        raise TrainingError(f"{folder} exists and is not a trained model; it is left alone (choose another "
+                            "output folder)")
+    return name, folder
+
+
+def _publish(staging: Path, folder: Path) -> None:
+    """Move the finished model into place; an older model of the same name is replaced only at the very end."""
+    if folder.exists():
+        retired = folder.with_name(f".{folder.name}.replaced")
+        shutil.rmtree(retired, ignore_errors=True)
+        folder.rename(retired)
+        staging.rename(folder)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.rename(folder)
+
+
+def _rebased(model: TrainedModel, staging: Path, folder: Path) -> TrainedModel:
+    def move(path: Path | None) -> Path | None:
+        return folder / path.relative_to(staging) if path is not None and path.is_relative_to(staging) else path
+
+    return attrs.evolve(model, path=move(model.path), log_path=move(model.log_path))
+
+
+def iter_training(
+    project: Project,
+    params: TrainingParams | None = None,
+    spark: Any = None,
+    *,
+    output_dir: str | os.PathLike[str] = "models",
+    versioning: bool = False,
+    trigger: str = "manual",
+    on_event: Callable[[TrainingEvent], None] | None = None,
+) -> Generator[TrainingEvent, None, TrainingResult]:
+    """Train every requested type, yielding progress events; the generator's return value is the result.
+
+    Models go to ``output_dir/<name>`` (``ner_<project>_annotation_manual``; with ``versioning``, ``…_v1``,
+    ``…_v2`` …). Without versioning a previous model of that name is replaced, but only once the new one is
+    complete; a folder there that is not a model is never touched.
+
+    Raises:
+        ParamsError, SelectionError: before any training starts, when the request cannot work.
+        TrainingError: a trainer failed; nothing already in ``output_dir`` has been changed.
+    """
+    params = params if params is not None else TrainingParams()
+    manager = get_plugin_manager()
+    trainers = _trainers_for(project, params, manager)
+    selection = select_completions(project, params)
+    root = Path(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    models = []
+    for trainer in trainers:
+        name, folder = _target(root, _base_name(trainer, project, params), versioning)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+        request = TrainingRequest(project=project, selection=selection, params=params, output_dir=staging,
+                                  model_name=name, spark=spark, trigger=trigger)
+
+        def emit(event: TrainingEvent, request: TrainingRequest = request) -> TrainingEvent:
+            manager.hook.training_event(event=event, request=request)
+            if on_event is not None:
+                on_event(event)
+            return event
+
+        finished = None
+        try:
+            for event in trainer.train(request):
+                if isinstance(event, TrainingFinished):
+                    finished = event
+                    continue  # announced once the model is in its final place
+                yield emit(event)
+            if finished is None:
+                raise TrainingError("the trainer ended without a model", training_type=trainer.training_type)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not isinstance(exc, GeneratorExit):
+                emit(TrainingFailed(trainer.training_type, str(exc)))
+            raise
+        _publish(staging, folder)
+        model = _rebased(finished.model, staging, folder)
+        models.append(model)
+        yield emit(TrainingFinished(model))
+    return TrainingResult(project=project.name, models=tuple(models))
+
+
+def train(
+    project: Project,
+    params: TrainingParams | None = None,
+    spark: Any = None,
+    *,
+    output_dir: str | os.PathLike[str] = "models",
+    versioning: bool = False,
+    trigger: str = "manual",
+    on_event: Callable[[TrainingEvent], None] | None = None,
+) -> TrainingResult:
+    """Train the project's models and return them (see :func:`iter_training` for the arguments).
+
+    With no ``spark`` session an embedded local one is started (Spark NLP jars provisioned automatically); a
+    given session — a notebook's, a cluster's — is used as it is.
+    """
+    events = iter_training(project, params, spark, output_dir=output_dir, versioning=versioning, trigger=trigger,
+                           on_event=on_event)
+    while True:
+        try:
+            next(events)
+        except StopIteration as done:
+            return done.value
