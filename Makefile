@@ -27,8 +27,10 @@ engine: setup
 test: engine
 	$(BIN)/python -m pytest
 
+# Trains NER on NCBI-disease (bundled as an Annotation Lab export) and scores it on the devel tasks.
 demo: engine
-	$(BIN)/alab-training select examples/alab_demo/export.json --config examples/alab_demo/config.xml
+	$(BIN)/alab-training train examples/ncbi_disease/export.json --config examples/ncbi_disease/config.xml \
+	  --name ncbi_disease --test-tags test --epochs 8 --learning-rate 0.003 --batch-size 16 --output out/models
 
 clean:
 	rm -rf $(VENV)

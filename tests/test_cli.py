@@ -3,6 +3,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from alab_training.cli import main
 from tests.conftest import ALAB_DEMO, LABEL_STUDIO, REPO
 
@@ -48,3 +50,17 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     code, _ = run("select", str(broken), "--config", str(NER_CONFIG_FILE))
     assert code == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_train_prints_scores_and_paths(spark, tmp_path, capsys):
+    tasks = json.loads((REPO / "examples" / "ncbi_disease" / "export.json").read_text())
+    export = tmp_path / "small.json"
+    export.write_text(json.dumps([t for t in tasks if not t.get("tags")][:12] + [t for t in tasks if t.get("tags")][:3]))
+    code, text = run("train", str(export), "--config", str(REPO / "examples" / "ncbi_disease" / "config.xml"),
+                     "--name", "cli", "--test-tags", "test", "--epochs", "2", "--output", str(tmp_path / "models"))
+    assert code == 0
+    assert "ner_cli_annotation_manual (ner)" in text and "Disease" in text and "micro" in text
+    assert f"model: {tmp_path / 'models' / 'ner_cli_annotation_manual'}" in text
+    progress = capsys.readouterr().err
+    assert "training ner:" in progress and "epoch 2/2" in progress
