@@ -112,6 +112,14 @@ def _saved_model_source(folder: Path) -> EmbeddingsSource:
                           value=str(folder)) from exc
 
 
+def _numbers(values: list[str]) -> bool:
+    try:
+        [float(value) for value in values]
+    except ValueError:
+        return False
+    return True
+
+
 def _text_file_source(path: Path) -> EmbeddingsSource:
     """A GloVe or word2vec text file: dimension and case from its first lines; word2vec headers noticed."""
     try:
@@ -128,7 +136,7 @@ def _text_file_source(path: Path) -> EmbeddingsSource:
     has_header = len(header) == 2 and all(part.isdigit() for part in header)
     rows = lines[1:] if has_header else lines
     sizes = {len(row.split(" ")) - 1 for row in rows}
-    if not rows or len(sizes) != 1 or sizes == {0}:
+    if not rows or len(sizes) != 1 or sizes == {0} or not all(_numbers(row.split(" ")[1:]) for row in rows):
         raise ParamsError(f"{path} is not a GloVe/word2vec text file (lines must be 'word v1 v2 …' with one "
                           "size)", field="embeddings", value=str(path))
     (dimension,) = sizes

@@ -34,6 +34,23 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _pairs(value: Any) -> Any:
+    """A mapping (or pairs) becomes sorted ``(key, value)`` pairs, so the params stay hashable and comparable."""
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        return tuple(sorted((p[0], p[1]) for p in value))
+    return value
+
+
+def _fractions(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
+    valid = isinstance(value, tuple) and all(
+        isinstance(label, str) and label and isinstance(share, (int, float)) and not isinstance(share, bool)
+        and 0 < share <= 1 for label, share in value)
+    if not valid:
+        raise ParamsError("expected {entity label: fraction in (0, 1]}", field=attribute.name, value=value)
+
+
 def _string_items(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, tuple) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ParamsError("expected a list of non-empty strings", field=attribute.name, value=value)
@@ -103,6 +120,10 @@ class TrainingParams:
         language: ISO 639 code of the texts.
         seed: seeds the split and the engine, so reruns are comparable.
         choices_name: which ``<Choices>`` a classification trains; ``None`` = the config's rule.
+        unannotated_label: for assertion status, the label given to entity spans nobody marked with an assertion
+            label (e.g. ``"present"``); ``None`` leaves such spans out.
+        unannotated_sampling: per entity label, the fraction (0, 1] of those unmarked spans kept, e.g.
+            ``{"PROBLEM": 0.5}`` — a seeded down-sampling for the usually dominant default class.
     """
 
     training_type: str | None = attrs.field(default=None, validator=_optional_match(_TYPE_NAME, "a training type name"))
@@ -122,6 +143,9 @@ class TrainingParams:
     language: str = attrs.field(default="en", validator=_optional_match(_LANGUAGE, "an ISO 639 language code"))
     seed: int = attrs.field(default=42, validator=_optional_number(0, 2**31 - 1, integer=True))
     choices_name: str | None = attrs.field(default=None, validator=_optional_text)
+    unannotated_label: str | None = attrs.field(default=None, validator=_optional_text)
+    unannotated_sampling: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_pairs,
+                                                                      validator=_fractions)
 
     def __attrs_post_init__(self) -> None:
         if self.tie_breaker == "annotator_priority" and not self.annotator_priority:
@@ -148,4 +172,6 @@ def params_from_dict(data: dict[str, Any]) -> TrainingParams:
 
 def params_to_dict(params: TrainingParams) -> dict[str, Any]:
     """JSON-ready dict of the params (tuples become lists)."""
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in attrs.asdict(params).items()}
+    data = {key: list(value) if isinstance(value, tuple) else value for key, value in attrs.asdict(params).items()}
+    data["unannotated_sampling"] = dict(params.unannotated_sampling)
+    return data

@@ -34,7 +34,8 @@ NAME = "alab_training"
 hookimpl = pluggy.HookimplMarker(NAME)
 
 #: Internal plugins, registered exactly like third-party ones.
-DEFAULT_PLUGINS: tuple[str, ...] = ("alab_training.embeddings", "alab_training.trainers.ner")
+DEFAULT_PLUGINS: tuple[str, ...] = ("alab_training.embeddings", "alab_training.trainers.ner",
+                                   "alab_training.trainers.assertion")
 
 _LOG = logging.getLogger(__name__)
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

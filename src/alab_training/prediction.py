@@ -7,19 +7,28 @@ original text with exclusive ends, ready to import as pre-annotations.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from alab_training.config import TRAINING_TYPES
 from alab_training.domain import Task
-from alab_training.errors import ParamsError
+from alab_training.errors import ParamsError, PluginError
 from alab_training.model_io import read_model_card
 from alab_training.results import TrainedModel
-from alab_training.trainers.ner.convert import offset_mapper
 
-__all__ = ["LoadedModel", "load_model", "predict"]
+__all__ = ["LoadedModel", "PredictionInput", "load_model", "predict"]
+
+
+@attrs.frozen
+class PredictionInput:
+    """One text to predict on, with the entities already known for it (``(start, end, label)``, code points)."""
+
+    task_id: Any
+    text: str
+    entities: tuple[tuple[int, int, str], ...] = ()
 
 
 @attrs.frozen
@@ -49,54 +58,62 @@ def load_model(path: str | os.PathLike[str] | TrainedModel, spark: Any = None) -
     return LoadedModel(model=model, pipeline=pipeline, extra=extra)
 
 
-def _texts(tasks: Iterable[Task | dict[str, Any] | str]) -> list[tuple[Any, str]]:
+def _inputs(tasks: Iterable[Task | dict[str, Any] | str]) -> list[PredictionInput]:
     items = []
     for index, task in enumerate(tasks):
         if isinstance(task, Task):
-            items.append((task.id, task.text))
+            items.append(PredictionInput(task_id=task.id, text=task.text))
         elif isinstance(task, str):
-            items.append((index, task))
+            items.append(PredictionInput(task_id=index, text=task))
         elif isinstance(task, dict) and isinstance(task.get("data"), dict) and isinstance(task["data"].get("text"),
                                                                                          str):
-            items.append((task.get("id", index), task["data"]["text"]))
+            items.append(PredictionInput(task_id=task.get("id", index), text=task["data"]["text"]))
         else:
             raise ParamsError("expected Task objects, task dicts with data.text, or strings", field=f"tasks[{index}]",
                               value=type(task).__name__)
     return items
 
 
-def predict(model: LoadedModel, tasks: Iterable[Task | dict[str, Any] | str]) -> list[dict[str, Any]]:
+def predict(models: LoadedModel | Sequence[LoadedModel],
+            tasks: Iterable[Task | dict[str, Any] | str]) -> list[dict[str, Any]]:
     """One prediction object per task, in order: ``{"task", "model_version", "score", "result": [...]}``.
 
-    Each result item is ``{"id", "from_name", "to_name", "type": "labels", "value": {"start", "end", "text",
-    "labels", "confidence"}}``; ``score`` is the mean confidence of the task's entities.
+    Result items are in the export's format: ``labels`` spans (``value.start``/``end`` in code points,
+    ``end`` exclusive), ``choices`` answers, and assertion status as a second ``labels`` item on an entity's
+    offsets. With several models (e.g. a project's NER, assertion and classification models) their results are
+    merged per task, entity models first, so an assertion model classifies the entities just found.
+    ``score`` is the mean confidence of the task's result items.
+
+    Raises:
+        PluginError: no installed trainer predicts the model's kind.
     """
     from pyspark.sql import SparkSession
 
     from alab_training.engine import start_session
+    from alab_training.plugins import available_trainers
 
-    items = _texts(tasks)
+    loaded = [models] if isinstance(models, LoadedModel) else list(models)
+    items = _inputs(tasks)
     if not items:
         return []
     spark = SparkSession.getActiveSession() or start_session()
-    frame = spark.createDataFrame([(i, text) for i, (_, text) in enumerate(items)], "row int, text string")
-    rows = {row["row"]: row["ner_chunk"]
-            for row in model.pipeline.transform(frame).select("row", "ner_chunk").toLocalIterator()}
-    from_name = model.extra.get("from_name", "label")
-    to_name = model.extra.get("to_name", "text")
+    trainers = available_trainers()
+    results: list[list[dict[str, Any]]] = [[] for _ in items]
+    for model in sorted(loaded, key=lambda m: TRAINING_TYPES.index(m.model.kind)
+                        if m.model.kind in TRAINING_TYPES else len(TRAINING_TYPES)):
+        trainer = trainers.get(model.model.kind)
+        if trainer is None or not callable(getattr(trainer, "predict", None)):
+            raise PluginError(f"no installed trainer predicts {model.model.kind!r} models")
+        for index, found in enumerate(trainer.predict(spark, model, items)):
+            results[index].extend(found)
+        # Later models see what earlier ones found (an assertion model needs the entities).
+        items = [attrs.evolve(item, entities=item.entities + tuple(
+            (r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in found
+            if r.get("type") == "labels")) for item, found in zip(items, results)]
+    version = ",".join(model.model.name for model in loaded)
     predictions = []
-    for index, (task_id, text) in enumerate(items):
-        to_code_point = offset_mapper(text)
-        result = []
-        for chunk in rows.get(index, []):
-            start, end = to_code_point(chunk["begin"]), to_code_point(chunk["end"] + 1)
-            confidence = float(chunk["metadata"].get("confidence", "nan"))
-            result.append({"id": f"{model.model.name}-{task_id}-{len(result)}", "from_name": from_name,
-                           "to_name": to_name, "type": "labels",
-                           "value": {"start": start, "end": end, "text": text[start:end],
-                                     "labels": [chunk["metadata"]["entity"]],
-                                     "confidence": None if confidence != confidence else confidence}})
-        scores = [r["value"]["confidence"] for r in result if r["value"]["confidence"] is not None]
-        predictions.append({"task": task_id, "model_version": model.model.name,
+    for item, result in zip(items, results):
+        scores = [r["value"]["confidence"] for r in result if r["value"].get("confidence") is not None]
+        predictions.append({"task": item.task_id, "model_version": version,
                             "score": sum(scores) / len(scores) if scores else None, "result": result})
     return predictions

@@ -45,6 +45,8 @@ class TrainingResult:
 
     project: str
     models: tuple[TrainedModel, ...]
+    #: A zip of every model's training log plus ``summary.txt`` (the "download all logs" of a mixed project).
+    log_bundle: Path | None = None
 
     def model(self, kind: str) -> TrainedModel:
         """The model of one training type.

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,33 @@ def _rebased(model: TrainedModel, staging: Path, folder: Path) -> TrainedModel:
     return attrs.evolve(model, path=move(model.path), log_path=move(model.log_path))
 
 
+def _summary(project: Project, selection: Any, models: list[TrainedModel]) -> str:
+    lines = [f"project: {project.name}", f"tasks: {len(project.tasks)}; used {len(selection)} "
+             f"({len(selection.train)} train, {len(selection.test)} test); excluded {len(selection.excluded)}"]
+    lines += [f"  {code}: {count}" for code, count in sorted(selection.excluded_counts().items())]
+    for model in models:
+        micro = model.metrics.get("micro", {})
+        score = f"micro F1 {micro['f1']:.4f}" if "f1" in micro else "not scored (no test side)"
+        lines.append(f"{model.name} ({model.kind}): {score}; labels: {', '.join(model.labels)}; {model.path}")
+    return "\n".join(lines) + "\n"
+
+
+def _log_bundle(root: Path, project: Project, selection: Any, models: list[TrainedModel]) -> Path | None:
+    """One zip with every model's log and a summary, written atomically beside the models."""
+    if not models:
+        return None
+    stamp = models[-1].created_at.strftime("%Y%m%dT%H%M%S")
+    target = root / f"{_NAME.sub('_', project.name)}_training_logs_{stamp}.zip"
+    partial = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("summary.txt", _summary(project, selection, models))
+        for model in models:
+            if model.log_path is not None and model.log_path.exists():
+                bundle.write(model.log_path, f"{model.name}.log")
+    partial.replace(target)
+    return target
+
+
 def iter_training(
     project: Project,
     params: TrainingParams | None = None,
@@ -148,7 +176,8 @@ def iter_training(
         model = _rebased(finished.model, staging, folder)
         models.append(model)
         yield emit(TrainingFinished(model))
-    return TrainingResult(project=project.name, models=tuple(models))
+    return TrainingResult(project=project.name, models=tuple(models),
+                          log_bundle=_log_bundle(root, project, selection, models))
 
 
 def train(

@@ -72,3 +72,10 @@ def test_tensorflow_models_train_save_and_reload(spark, tmp_path):
     reloaded = PipelineModel.load(str(tmp_path / "model"))
     predicted = [row["category"][0]["result"] for row in reloaded.transform(data).select("category").collect()]
     assert len(predicted) == len(rows) and set(predicted) <= {"ham", "spam"}
+
+
+def test_the_active_session_is_reused_as_it_is(spark):
+    from alab_training.engine import start_session
+
+    assert start_session(app_name="something-else") is spark
+    assert spark.conf.get("spark.app.name") == "alab-training-tests"

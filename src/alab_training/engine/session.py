@@ -34,6 +34,15 @@ def default_driver_memory() -> str:
     return f"{gigabytes}g"
 
 
+def _require_spark_nlp(session) -> None:
+    from py4j.java_gateway import JavaClass
+
+    if not isinstance(session._jvm.com.johnsnowlabs.nlp.DocumentAssembler, JavaClass):
+        raise EngineError("the active Spark session has no Spark NLP jars on its classpath; stop it, or start it "
+                          "with alab_training.engine.start_session() (or add the jars from "
+                          "'alab-training engine' to its spark.jars)")
+
+
 def start_session(
     *,
     memory: str | None = None,
@@ -41,7 +50,7 @@ def start_session(
     app_name: str = "alab-training",
     conf: dict[str, Any] | None = None,
 ):
-    """A local SparkSession with Spark NLP on the classpath.
+    """A local SparkSession with Spark NLP on the classpath — or the already active session, as it is.
 
     Args:
         memory: driver memory (``"8g"``); default: :func:`default_driver_memory`, or ``$ALAB_TRAINING_DRIVER_MEMORY``.
@@ -54,6 +63,11 @@ def start_session(
     """
     from pyspark.sql import SparkSession
 
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        # A host's or notebook's session is used as it is: re-configuring it would change settings it relies on.
+        _require_spark_nlp(active)
+        return active
     # The JVM inherits this: TensorFlow's C++ runtime would otherwise print device-placement dumps per graph.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     jars = provision_jars()

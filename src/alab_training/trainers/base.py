@@ -50,8 +50,11 @@ class TrainingRequest:
 class Trainer(Protocol):
     """What ``register(trainer)`` accepts.
 
-    A trainer may also define ``model_name(project, params) -> str`` to name its models; without it they are
-    called ``<training_type>_<project>_annotation_manual``.
+    A trainer may also define ``model_name(project, params) -> str`` to name its models (without it they are
+    called ``<training_type>_<project>_annotation_manual``), and ``predict(spark, model, items)`` — given a
+    :class:`~alab_training.prediction.LoadedModel` and a list of
+    :class:`~alab_training.prediction.PredictionInput` — returning, per item, a list of export result items;
+    :func:`alab_training.predict` calls it for models of the trainer's type.
     """
 
     #: The key users select with ``TrainingParams(training_type=…)``.

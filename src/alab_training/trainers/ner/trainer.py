@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +19,16 @@ from typing import Any
 
 from alab_training.domain import Project, Task
 from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
-from alab_training.errors import ParamsError, SelectionError, TrainingError
-from alab_training.events import EpochFinished, Evaluated, LogLine, TrainingEvent, TrainingFinished, TrainingStarted
+from alab_training.errors import ParamsError, SelectionError
+from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingFinished, TrainingStarted
 from alab_training.metrics import entity_scores, token_scores
 from alab_training.model_io import write_model_card
 from alab_training.params import TrainingParams, params_to_dict
+from alab_training.prediction import LoadedModel, PredictionInput
 from alab_training.results import TrainedModel
 from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
+from alab_training.trainers.running import FitInThread, TrainingLog, selection_lines
 from alab_training.trainers.ner import convert
 from alab_training.trainers.ner.graphs import check_graph_available, graph_folder
 
@@ -73,43 +74,6 @@ def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[convert.Sent
     return fitted, per_task
 
 
-class _Log:
-    """The training log file; every line also becomes a :class:`LogLine` event."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle = path.open("w", encoding="utf-8")
-
-    def write(self, *lines: str) -> list[LogLine]:
-        for line in lines:
-            self._handle.write(line + "\n")
-        self._handle.flush()
-        return [LogLine(line) for line in lines]
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-class _FileTail:
-    """New complete lines of a file another thread (the JVM) is writing."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-        self._partial = ""
-
-    def lines(self) -> list[str]:
-        try:
-            with self.path.open(encoding="utf-8", errors="replace") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
-                self._offset = handle.tell()
-        except FileNotFoundError:
-            return []
-        *complete, self._partial = (self._partial + chunk).split("\n")
-        return [line.rstrip("\r") for line in complete]
-
-
 class NerTrainer:
     """Named-entity recognition with NerDL; see the module docstring for the parameter mapping."""
 
@@ -117,6 +81,28 @@ class NerTrainer:
 
     def model_name(self, project: Project, params: TrainingParams) -> str:
         return f"ner_{project.name}_annotation_manual"
+
+    def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
+        """Entity spans per text, as export ``labels`` items with code-point offsets and confidences."""
+        frame = spark.createDataFrame([(i, item.text) for i, item in enumerate(items)], "row int, text string")
+        chunks = {row["row"]: row["ner_chunk"]
+                  for row in model.pipeline.transform(frame).select("row", "ner_chunk").toLocalIterator()}
+        from_name = model.extra.get("from_name", "label")
+        to_name = model.extra.get("to_name", "text")
+        results = []
+        for index, item in enumerate(items):
+            to_code_point = convert.offset_mapper(item.text)
+            found = []
+            for chunk in chunks.get(index, []):
+                start, end = to_code_point(chunk["begin"]), to_code_point(chunk["end"] + 1)
+                confidence = float(chunk["metadata"].get("confidence", "nan"))
+                found.append({"id": f"{model.model.name}-{item.task_id}-{len(found)}", "from_name": from_name,
+                              "to_name": to_name, "type": "labels",
+                              "value": {"start": start, "end": end, "text": item.text[start:end],
+                                        "labels": [chunk["metadata"]["entity"]],
+                                        "confidence": None if confidence != confidence else confidence}})
+            results.append(found)
+        return results
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
         config = request.project.config
@@ -144,7 +130,7 @@ class _NerRun:
         self.out = request.output_dir
         self.work = self.out / "data"
         self.work.mkdir(parents=True, exist_ok=True)
-        self.log = _Log(self.out / "training.log")
+        self.log = TrainingLog(self.out / "training.log")
         self.graph_name: str | None = None
 
     def events(self) -> Iterator[TrainingEvent]:
@@ -162,7 +148,7 @@ class _NerRun:
                                   f"parameters: {params_to_dict(params)}",
                                   f"embeddings: {self.source.name} ({self.source.dimension}d, {self.source.format}, "
                                   f"{self.source.location})")
-        yield from self._selection_lines()
+        yield from self.log.write(*selection_lines(request))
         spark = request.spark if request.spark is not None else start_session()
 
         selected = list(request.selection.items)
@@ -189,12 +175,10 @@ class _NerRun:
         epochs = params.epochs or approach.getOrDefault("maxEpochs")
         yield TrainingStarted("ner", train_count, test_count, epochs)
 
-        ner_model = None
-        for event in self._fit(approach, train_frame):
-            if isinstance(event, TrainedNer):
-                ner_model = event.model
-            else:
-                yield event
+        fitting = FitInThread(approach, train_frame, self.work / "engine_logs" / f"{approach.uid}.log")
+        for line in fitting.lines():
+            yield from self._engine_line(line)
+        ner_model = fitting.result("ner")
 
         pipeline = self._pipeline(text_model, embeddings, ner_model)
         pipeline.write().overwrite().save(str(self.out / "pipeline"))
@@ -231,16 +215,6 @@ class _NerRun:
     def _labels_control(self):
         return self.request.project.config.labels_controls[0]
 
-    def _selection_lines(self) -> list[LogLine]:
-        selection = self.request.selection
-        lines = [f"selection: {len(selection.train)} task(s) train, {len(selection.test)} test, "
-                 f"{len(selection.excluded)} excluded"]
-        lines += [f"  excluded {code}: {count} ({REASONS[code]})"
-                  for code, count in sorted(selection.excluded_counts().items())]
-        if self.request.project.warnings:
-            lines.append(f"  {len(self.request.project.warnings)} item(s) left out while loading the export")
-        return self.log.write(*lines)
-
     def _tag(self, selected, sentences):
         config = self.request.project.config
         train, test = [], []
@@ -276,32 +250,6 @@ class _NerRun:
             approach.setGraphFolder(str(graphs))
         return approach
 
-    def _fit(self, approach, frame) -> Iterator[Any]:
-        """Run ``fit`` in a thread and turn the engine's log into events as it is written."""
-        outcome: dict[str, Any] = {}
-
-        def fit() -> None:
-            try:
-                outcome["model"] = approach.fit(frame)
-            except Exception as exc:  # re-raised below in the generator's thread
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=fit, name=f"fit-{approach.uid}", daemon=True)
-        worker.start()
-        tail = _FileTail(self.work / "engine_logs" / f"{approach.uid}.log")
-        while True:
-            worker.join(timeout=0.5)
-            for line in tail.lines():
-                yield from self._engine_line(line)
-            if not worker.is_alive():
-                break
-        for line in tail.lines():
-            yield from self._engine_line(line)
-        if "error" in outcome:
-            raise TrainingError("NerDL training failed", training_type="ner",
-                                detail=_java_message(outcome["error"])) from outcome["error"]
-        yield TrainedNer(outcome["model"])
-
     def _engine_line(self, line: str) -> Iterator[TrainingEvent]:
         if not line.strip():
             return
@@ -321,21 +269,3 @@ class _NerRun:
 
         converter = NerConverter().setInputCols(["sentence", "token", "ner"]).setOutputCol("ner_chunk")
         return PipelineModel(stages=[*text_model.stages, embeddings, ner_model, converter])
-
-
-class TrainedNer:
-    """Internal hand-over of the fitted NerDL model from the fitting thread."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-
-def _java_message(error: BaseException) -> str:
-    """The Java exception's own message, without the Py4J stack dump."""
-    java = getattr(error, "java_exception", None)
-    if java is not None:
-        try:
-            return str(java.toString())
-        except Exception:  # the JVM may be gone; the Python text still says something
-            pass
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,231 @@
+"""The assertion-status trainer: context features of each entity span and a Spark ML logistic regression.
+
+Open-source Spark NLP has no assertion annotator, so this is "option B" of the research notes, the open
+counterpart of the licensed ``AssertionLogRegApproach``: the saved Spark NLP pipeline (sentences, tokens, word
+embeddings — the NER trainer's ``text_stages()``) gives every token its vector; each entity span becomes the
+averaged vectors of itself and of ``WINDOW`` tokens on each side plus bags of the lower-cased context words
+(see :mod:`.features`); a multinomial ``LogisticRegression`` (Spark ML) learns the assertion label from them.
+Because the entity's words only enter as one averaged vector, the cues (``no``, ``denies``, ``history of``,
+``if``…) are learned from the context.
+
+``epochs`` → the regression's ``maxIter`` (default 200); the classes are weighted inversely to their
+frequency on the training side, so a rare status (``Negated`` is about a fifth of NegEx) is not drowned by
+the default one. Other optimiser parameters do not apply and are ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from alab_training.domain import Project
+from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
+from alab_training.errors import ParamsError, SelectionError
+from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingFinished, TrainingStarted
+from alab_training.metrics import classification_scores
+from alab_training.model_io import write_model_card
+from alab_training.params import TrainingParams, params_to_dict
+from alab_training.prediction import LoadedModel, PredictionInput
+from alab_training.results import TrainedModel
+from alab_training.selection import REASONS
+from alab_training.trainers.assertion import features
+from alab_training.trainers.assertion.data import Example, assertion_examples
+from alab_training.trainers.base import TrainingRequest
+from alab_training.trainers.running import FitInThread, TrainingLog, selection_lines
+
+__all__ = ["AssertionTrainer"]
+
+#: ``maxIter`` of the logistic regression when ``epochs`` is not given.
+DEFAULT_MAX_ITER = 200
+#: L2 regularisation of the logistic regression.
+REG_PARAM = 0.01
+#: Context words seen fewer times than this on the training side get no feature of their own.
+MIN_COUNT = 2
+
+
+class AssertionTrainer:
+    """Assertion status of entity spans; see the module docstring."""
+
+    training_type = "assertion"
+
+    def model_name(self, project: Project, params: TrainingParams) -> str:
+        return f"assertion_{project.name}_annotation_manual"
+
+    def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
+        config = request.project.config
+        if not config.assertion_labels:
+            raise ParamsError('the labeling config has no assertion labels (<Label … assertion="true"/>) to train '
+                              "assertion status on", field="training_type", value="assertion")
+        if not config.ner_labels:
+            raise ParamsError("the labeling config has no entity labels for assertion labels to sit on",
+                              field="training_type", value="assertion")
+        if not request.selection.train:
+            counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
+            raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
+                                 f"the reason codes: {', '.join(REASONS)}")
+        examples, report = assertion_examples(request.selection.items, config, request.params)
+        classes = Counter(e.label for e in examples if e.split == "train")
+        if not classes:
+            hint = ("" if request.params.unannotated_label is not None else
+                    "; set unannotated_label to train on the entities nobody marked")
+            raise ParamsError(f"the training side has no entity span with an assertion label{hint}",
+                              field="unannotated_label", value=request.params.unannotated_label)
+        if len(classes) < 2:
+            (only,) = classes
+            hint = ("; set unannotated_label (e.g. 'Present') to give unmarked entities a class"
+                    if request.params.unannotated_label is None else "")
+            raise ParamsError(f"assertion status needs at least two classes on the training side, found only "
+                              f"{only!r} ({classes[only]} span(s)){hint}", field="unannotated_label",
+                              value=request.params.unannotated_label)
+        source = resolve_embeddings(request.params.embeddings, request.params.language)
+        yield from _AssertionRun(request, source, examples, report).events()
+
+    def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
+        """One assertion ``labels`` item per known entity, on the entity's offsets (code points)."""
+        from pyspark.ml import PipelineModel
+
+        classes = set(model.model.labels)
+        targets = [[(start, end) for start, end, label in item.entities if label not in classes] for item in items]
+        results: list[list[dict[str, Any]]] = [[] for _ in items]
+        wanted = [index for index, spans in enumerate(targets) if spans]
+        if not wanted:
+            return results
+        window = int(model.extra.get("window", features.WINDOW))
+        dimension = int(model.extra["dimension"])
+        sentences = features.token_sentences(spark, model.pipeline, [items[i].text for i in wanted])
+        rows, keys = [], []
+        for index, task_sentences in zip(wanted, sentences):
+            for number, context in enumerate(features.span_contexts(task_sentences, targets[index], window)):
+                rows.append({**features.feature_row(context, dimension), "key": len(keys)})
+                keys.append((index, number))
+        classifier = PipelineModel.load(str(model.model.path / model.extra.get("classifier", "classifier")))
+        frame = features.feature_frame(spark, rows, extra=(("key", "int"),))
+        scored = {row["key"]: (row["assertion"], float(max(row["probability"])))
+                  for row in classifier.transform(frame).select("key", "assertion", "probability").toLocalIterator()}
+        from_name = model.extra.get("from_name", "label")
+        to_name = model.extra.get("to_name", "text")
+        for key, (index, number) in enumerate(keys):
+            label, confidence = scored[key]
+            start, end = targets[index][number]
+            item = items[index]
+            results[index].append({
+                "id": f"{model.model.name}-{item.task_id}-{number}", "from_name": from_name, "to_name": to_name,
+                "type": "labels",
+                "value": {"start": start, "end": end, "text": item.text[start:end], "labels": [label],
+                          "confidence": round(confidence, 4)},
+            })
+        return results
+
+
+class _AssertionRun:
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource, examples: list[Example],
+                 report: Any) -> None:
+        self.request = request
+        self.params = request.params
+        self.source = source
+        self.examples = examples
+        self.report = report
+        self.out = request.output_dir
+        self.work = self.out / "data"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log = TrainingLog(self.out / "training.log")
+
+    def events(self) -> Iterator[TrainingEvent]:
+        try:
+            yield from self._events()
+        finally:
+            self.log.close()
+
+    def _events(self) -> Iterator[TrainingEvent]:
+        from alab_training.engine import start_session
+
+        request, params = self.request, self.params
+        started = time.monotonic()
+        max_iter = params.epochs or DEFAULT_MAX_ITER
+        yield from self.log.write(
+            f"assertion status training of {request.model_name} (project {request.project.name})",
+            f"parameters: {params_to_dict(params)}",
+            f"embeddings: {self.source.name} ({self.source.dimension}d, {self.source.format}, {self.source.location})",
+            f"model: context window {features.WINDOW} tokens each side (near: {features.NEAR}), multinomial "
+            f"logistic regression, maxIter {max_iter}, regParam {REG_PARAM}, class-balanced weights, "
+            f"context words seen at least {MIN_COUNT} times")
+        yield from self.log.write(*selection_lines(request))
+        yield from self.log.write("pairing:", *("  " + line for line in self.report.lines(self.examples)))
+        spark = request.spark if request.spark is not None else start_session()
+
+        embeddings = load_word_embeddings(spark, self.source)
+        text_model = features.text_pipeline(spark, embeddings)
+        rows = self._feature_rows(spark, text_model)
+        train_rows = [row for row, e in zip(rows, self.examples) if e.split == "train"]
+        test_rows = [row for row, e in zip(rows, self.examples) if e.split == "test"]
+        counts = Counter(row["label"] for row in train_rows)
+        classes = sorted(counts)
+        for row in rows:  # class-balanced weights: every class weighs as much in total
+            row["label_index"] = float(classes.index(row["label"])) if row["label"] in counts else -1.0
+            row["weight"] = len(train_rows) / (len(classes) * counts[row["label"]]) if row["label"] in counts else 0.0
+        extra = (("label", "string"), ("label_index", "double"), ("weight", "double"))
+        yield TrainingStarted("assertion", len(train_rows), len(test_rows), 1)
+
+        estimator = features.classifier_pipeline(classes, max_iter=max_iter, reg_param=REG_PARAM,
+                                                 min_count=MIN_COUNT)
+        fit_started = time.monotonic()
+        fitting = FitInThread(estimator, features.feature_frame(spark, train_rows, extra),
+                              self.work / "engine.log")
+        for line in fitting.lines():
+            yield from self.log.write(line)
+        classifier = fitting.result("assertion")
+        regression = classifier.stages[-2]
+        history = list(regression.summary.objectiveHistory)
+        yield from self.log.write(
+            f"logistic regression: {regression.summary.totalIterations} iteration(s), loss "
+            + " → ".join(f"{value:.4f}" for value in history[:: max(1, len(history) // 10)] + history[-1:]),
+            "vocabulary: " + ", ".join(f"{bag} {len(stage.vocabulary)}" for bag, stage in
+                                       zip(features.BAGS, classifier.stages[1:1 + len(features.BAGS)])))
+        yield EpochFinished(1, 1, history[-1] if history else None, time.monotonic() - fit_started)
+
+        text_model.write().overwrite().save(str(self.out / "pipeline"))
+        classifier.write().overwrite().save(str(self.out / "classifier"))
+        metrics: dict[str, Any] = {}
+        if test_rows:
+            frame = features.feature_frame(spark, test_rows, extra)
+            scored = classifier.transform(frame).select("label", "assertion").collect()
+            scores = classification_scores([row["label"] for row in scored], [row["assertion"] for row in scored])
+            metrics = scores.as_dict()
+            yield from self.log.write("", "scores on the test side:", scores.table())
+            yield Evaluated(metrics)
+        else:
+            yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
+        elapsed = time.monotonic() - started
+        yield from self.log.write("", f"finished in {elapsed:.1f}s")
+        control = request.project.config.labels_controls[0]
+        model = TrainedModel(name=request.model_name, kind="assertion", path=self.out, metrics=metrics,
+                             labels=tuple(classes), params=params_to_dict(params), log_path=self.log.path,
+                             embeddings=self.source.name, trigger=request.trigger)
+        write_model_card(model, extra={
+            "pipeline": "pipeline", "classifier": "classifier", "from_name": control.name,
+            "to_name": control.to_name, "window": features.WINDOW, "near": features.NEAR,
+            "dimension": self.source.dimension, "classes": classes,
+            "entity_labels": sorted({e.entity for e in self.examples}),
+            "unannotated_label": params.unannotated_label, "train_examples": len(train_rows),
+            "test_examples": len(test_rows), "seconds": round(elapsed, 1),
+        })
+        yield TrainingFinished(model)
+
+    def _feature_rows(self, spark: Any, text_model: Any) -> list[dict[str, Any]]:
+        """One feature row (plus its ``label``) per example, in the order of ``self.examples``."""
+        items = self.request.selection.items
+        rows_used = sorted({e.row for e in self.examples})
+        sentences = dict(zip(rows_used, features.token_sentences(spark, text_model,
+                                                                 [items[r].task.text for r in rows_used])))
+        by_row: dict[int, list[int]] = {}
+        for index, example in enumerate(self.examples):
+            by_row.setdefault(example.row, []).append(index)
+        rows: list[dict[str, Any]] = [{} for _ in self.examples]
+        for row, indexes in by_row.items():
+            spans = [(self.examples[i].start, self.examples[i].end) for i in indexes]
+            for index, context in zip(indexes, features.span_contexts(sentences[row], spans)):
+                rows[index] = {**features.feature_row(context, self.source.dimension),
+                               "label": self.examples[index].label}
+        return rows
