@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/train_overhead.py [--data ../shared/data] [--sentences 5424] [--epochs 4]
 
-Both sides train NerDL on the same NCBI-disease sentences with the same embeddings (the cached GloVe 6B 50d
-model), graph, epochs, learning rate, batch size, seed and test set, and both save a reloadable model. The
-hand-written side reads a CoNLL file of the corpus' own tokens; `train()` starts from an export (texts and
-character spans), so its extra work is tokenizing, aligning spans to tokens, scoring entity by entity, and
-writing the model card and log. Each side runs twice in one Spark session; the faster run counts.
+Both sides train NerDL on the same sentences with the same embeddings (the cached GloVe 6B 50d model), graph,
+epochs, learning rate, batch size, seed and test set, and both save a reloadable model. `train()` starts from an
+export (texts and character spans); the hand-written side starts from the CoNLL files `train()` derived from it
+(the very same sentences and tokens, ready-made: the hand-written side is not charged for making them). So the
+ratio is what the library adds: tokenizing, aligning spans to tokens, scoring entity by entity, writing the
+model card, the log and the log bundle. Each side runs twice in one Spark session; the faster run counts.
 Goal: ratio ≤ 1.05.
 """
 
@@ -27,32 +28,22 @@ CONFIG = ('<View><Text name="text" value="$text"/><Labels name="label" toName="t
           "</Labels></View>")
 
 
-def write_conll(sentences, path: Path) -> None:
-    with path.open("w") as out:
-        out.write("-DOCSTART- -X- -X- O\n\n")
-        for sentence in sentences:
-            out.writelines(f"{token} NN NN {tag}\n" for token, tag in sentence)
-            out.write("\n")
-
-
-def hand_written(spark, train_sentences, test_sentences, args, work: Path) -> float:
+def hand_written(spark, conll: Path, args, work: Path) -> float:
     from pyspark.ml import Pipeline
     from sparknlp.annotator import NerConverter, NerDLApproach, SentenceDetector, Tokenizer
     from sparknlp.base import DocumentAssembler
     from sparknlp.training import CoNLL
 
     started = time.monotonic()
-    write_conll(train_sentences, work / "train.conll")
-    write_conll(test_sentences, work / "test.conll")
     embeddings = load_word_embeddings(spark, resolve_embeddings(None))
-    embeddings.transform(CoNLL().readDataset(spark, str(work / "test.conll"))).write.mode("overwrite").parquet(
+    embeddings.transform(CoNLL().readDataset(spark, str(conll / "test.conll"))).write.mode("overwrite").parquet(
         str(work / "test.parquet"))
-    chars = {c for sentence in train_sentences for token, _ in sentence for c in token}
+    chars = {c for line in (conll / "train.conll").read_text().splitlines()[1:] if line for c in line.split(" ")[0]}
     approach = (NerDLApproach().setInputCols(["sentence", "token", "embeddings"]).setOutputCol("ner")
                 .setLabelColumn("label").setMaxEpochs(args.epochs).setLr(args.learning_rate)
                 .setBatchSize(args.batch_size).setRandomSeed(42).setIncludeConfidence(True)
                 .setGraphFolder(str(graph_folder(50, 3, len(chars)))).setTestDataset(str(work / "test.parquet")))
-    ner = approach.fit(embeddings.transform(CoNLL().readDataset(spark, str(work / "train.conll"))))
+    ner = approach.fit(embeddings.transform(CoNLL().readDataset(spark, str(conll / "train.conll"))))
     stages = [DocumentAssembler().setInputCol("text").setOutputCol("document"),
               SentenceDetector().setInputCols(["document"]).setOutputCol("sentence"),
               Tokenizer().setInputCols(["sentence"]).setOutputCol("token"), embeddings, ner,
@@ -62,12 +53,12 @@ def hand_written(spark, train_sentences, test_sentences, args, work: Path) -> fl
     return time.monotonic() - started
 
 
-def through_train(spark, project, args, work: Path) -> float:
+def through_train(spark, project, args, work: Path) -> tuple[float, Path]:
     started = time.monotonic()
     params = TrainingParams(test_tags=("test",), epochs=args.epochs, learning_rate=args.learning_rate,
                             batch_size=args.batch_size, seed=42)
-    train(project, params, spark=spark, output_dir=work)
-    return time.monotonic() - started
+    model = train(project, params, spark=spark, output_dir=work).model("ner")
+    return time.monotonic() - started, model.path / "data"
 
 
 def main() -> None:
@@ -87,13 +78,13 @@ def main() -> None:
     load_word_embeddings(spark, resolve_embeddings(None))  # built once, outside both timings
     times = {"hand-written": [], "train()": []}
     for _ in range(2):
-        with tempfile.TemporaryDirectory() as work:
-            times["hand-written"].append(hand_written(spark, train_sentences, test_sentences, args, Path(work)))
-        with tempfile.TemporaryDirectory() as work:
-            times["train()"].append(through_train(spark, project, args, Path(work)))
+        with tempfile.TemporaryDirectory() as ours, tempfile.TemporaryDirectory() as theirs:
+            seconds, conll = through_train(spark, project, args, Path(ours))
+            times["train()"].append(seconds)
+            times["hand-written"].append(hand_written(spark, conll, args, Path(theirs)))
         print({side: [round(t, 1) for t in runs] for side, runs in times.items()}, flush=True)
     hand, ours = min(times["hand-written"]), min(times["train()"])
-    print(f"\n{len(train_sentences)} sentences, {args.epochs} epochs: hand-written {hand:.1f}s, train() {ours:.1f}s, "
+    print(f"\n{len(train_sentences)} corpus sentences, {args.epochs} epochs: hand-written {hand:.1f}s, train() {ours:.1f}s, "
           f"ratio {ours / hand:.3f} (goal <= 1.05)")
 
 

@@ -35,7 +35,7 @@ hookimpl = pluggy.HookimplMarker(NAME)
 
 #: Internal plugins, registered exactly like third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = ("alab_training.embeddings", "alab_training.trainers.ner",
-                                   "alab_training.trainers.assertion")
+                                   "alab_training.trainers.assertion", "alab_training.trainers.classification")
 
 _LOG = logging.getLogger(__name__)
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import pytest
@@ -11,52 +10,16 @@ from alab_training import ParamsError, TrainingParams, load_model, load_project,
 from alab_training.events import EpochFinished, Evaluated, LogLine, TrainingFinished, TrainingStarted
 from alab_training.plugins import available_trainers
 from alab_training.prediction import PredictionInput
-from tests.conftest import DATA
+from tests.corpora import NEGEX, TEST_FOLD, locate, negex_export
 
 pytestmark = pytest.mark.spark
 
-NEGEX = DATA / "negex" / "negex_600.tsv"
 CONFIG = """<View>
   <Text name="text" value="$text"/>
   <Labels name="label" toName="text">
     <Label value="CONDITION"/><Label value="Negated" assertion="true"/>
   </Labels>
 </View>"""
-#: The rows of fold 4 (other reports than folds 0-3) are the held-apart side.
-TEST_FOLD = "4"
-
-
-def locate(condition: str, sentence: str) -> tuple[int, int] | None:
-    """The condition's offsets in the sentence: case-insensitive, then with any run of whitespace allowed."""
-    start = sentence.lower().find(condition.lower())
-    if start >= 0:
-        return start, start + len(condition)
-    words = condition.split()
-    match = re.search(r"\s+".join(map(re.escape, words)), sentence, re.IGNORECASE) if words else None
-    return match.span() if match else None
-
-
-def negex_export(path=NEGEX) -> list[dict]:
-    """One task per (sentence, condition) row: a CONDITION span, plus a Negated span on it when negated."""
-    tasks = []
-    for line in path.read_text(encoding="ascii").splitlines()[1:]:
-        fold, number, condition, sentence, negation, *_ = line.split("\t")
-        offsets = locate(condition, sentence)
-        if offsets is None:
-            continue
-        start, end = offsets
-        value = {"start": start, "end": end, "text": sentence[start:end]}
-        result = [{"id": f"c{number}", "from_name": "label", "to_name": "text", "type": "labels",
-                   "value": {**value, "labels": ["CONDITION"]}}]
-        if negation == "Negated":
-            result.append({"id": f"n{number}", "from_name": "label", "to_name": "text", "type": "labels",
-                           "value": {**value, "labels": ["Negated"]}})
-        tasks.append({"id": int(number), "data": {"text": sentence}, "tags": ["test"] if fold == TEST_FOLD else [],
-                      "completions": [{"id": int(number), "created_username": "physician",
-                                       "submitted_at": "2024-01-01T00:00:00Z", "result": result}]})
-    return tasks
-
-
 @pytest.fixture(scope="module")
 def project():
     return load_project(negex_export(), config=CONFIG, name="negex")
@@ -79,7 +42,7 @@ def test_beats_the_all_affirmed_baseline_by_a_wide_margin(trained):
     result, _ = trained
     metrics = result.model("assertion").metrics
     # Always "Affirmed" scores macro-F1 ≈ 0.44; rules (NegEx/ConText) ≈ 0.95 on the full set.
-    # Measured here: see the report in docs/training.md; the floor leaves room for platform noise.
+    # Measured on this 400/200 subset: macro-F1 0.92, Negated F1 0.87; the floors leave room for noise.
     assert metrics["macro"]["f1"] >= 0.85, metrics
     assert metrics["Negated"]["f1"] >= 0.75, metrics
     assert metrics["Negated"]["support"] >= 30 and metrics["Affirmed"]["support"] >= 120
@@ -98,7 +61,7 @@ def test_model_folder_card_and_log(trained):
         assert expected in log, expected
     loaded = load_model(model.path)
     assert loaded.extra["from_name"] == "label" and loaded.extra["to_name"] == "text"
-    assert loaded.extra["window"] == 8 and loaded.extra["classes"] == ["Affirmed", "Negated"]
+    assert loaded.extra["window"] == 12 and loaded.extra["classes"] == ["Affirmed", "Negated"]
 
 
 def test_events_arrive_in_order(trained):
@@ -131,11 +94,14 @@ def test_reloaded_model_labels_the_given_entities(trained, spark):
     assert results[1][0]["value"]["labels"] == ["Affirmed"]
 
 
-@pytest.mark.parametrize("word", ["pneumonia", "fever", "edema"])
-def test_the_context_not_the_entity_decides(trained, spark, word):
+@pytest.mark.parametrize("word", ["pneumonia", "fever", "edema", "chest pain"])
+@pytest.mark.parametrize(("negated", "affirmed"), [
+    ("There is no evidence of {} on this exam.", "The patient has {} on this exam."),
+    ("No {}.", "Positive for {}."),
+])
+def test_the_context_not_the_entity_decides(trained, spark, word, negated, affirmed):
     model = load_model(trained[0].model("assertion").path)
-    negated = f"There is no evidence of {word} on this exam."
-    affirmed = f"There is evidence of {word} on this exam."
+    negated, affirmed = negated.format(word), affirmed.format(word)
     items = [PredictionInput(task_id=i, text=text, entities=((text.index(word), text.index(word) + len(word),
                                                               "CONDITION"),))
              for i, text in enumerate((negated, affirmed))]

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Tokens of context taken on each side of the target, within its sentence.
-WINDOW = 8
+WINDOW = 12
 #: Tokens closest to the target on each side that also form their own bags.
 NEAR = 3
 #: The token-list columns, each turned into a bag by a ``CountVectorizer``.

@@ -225,7 +225,7 @@ class _AssertionRun:
         rows: list[dict[str, Any]] = [{} for _ in self.examples]
         for row, indexes in by_row.items():
             spans = [(self.examples[i].start, self.examples[i].end) for i in indexes]
-            for index, context in zip(indexes, features.span_contexts(sentences[row], spans)):
+            for index, context in zip(indexes, features.span_contexts(sentences[row], spans, features.WINDOW)):
                 rows[index] = {**features.feature_row(context, self.source.dimension),
                                "label": self.examples[index].label}
         return rows
