@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from alab_training.embeddings import EmbeddingsSource
 from alab_training.errors import TrainingError
-from alab_training.events import LogLine
+from alab_training.events import LogLine, TrainingEvent
+from alab_training.params import params_to_dict
 from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
 
-__all__ = ["FitInThread", "TrainingLog", "java_message", "selection_lines"]
+__all__ = ["FitInThread", "TrainerRun", "TrainingLog", "java_message", "selection_lines"]
 
 
 class TrainingLog:
@@ -115,3 +117,37 @@ def java_message(error: BaseException) -> str:
             pass
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class TrainerRun:
+    """One training's working state — its folders and its log — shared by the Spark trainers.
+
+    Subclasses set :attr:`title` and implement ``_events``; :meth:`events` closes the log however it ends.
+    """
+
+    title = "training"
+
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource) -> None:
+        self.request = request
+        self.params = request.params
+        self.source = source
+        self.out = request.output_dir
+        self.work = self.out / "data"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log = TrainingLog(self.out / "training.log")
+
+    def events(self) -> Iterator[TrainingEvent]:
+        try:
+            yield from self._events()
+        finally:
+            self.log.close()
+
+    def _events(self) -> Iterator[TrainingEvent]:
+        raise NotImplementedError
+
+    def header(self) -> list[str]:
+        """The log's first lines: what trains, with which parameters and embeddings."""
+        source = self.source
+        return [f"{self.title} of {self.request.model_name} (project {self.request.project.name})",
+                f"parameters: {params_to_dict(self.params)}",
+                f"embeddings: {source.name} ({source.dimension}d, {source.format}, {source.location})"]

@@ -33,7 +33,7 @@ from alab_training.selection import REASONS
 from alab_training.trainers.assertion import features
 from alab_training.trainers.assertion.data import Example, assertion_examples
 from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainingLog, selection_lines
+from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
 
 __all__ = ["AssertionTrainer"]
 
@@ -119,24 +119,14 @@ class AssertionTrainer:
         return results
 
 
-class _AssertionRun:
+class _AssertionRun(TrainerRun):
+    title = "assertion status training"
+
     def __init__(self, request: TrainingRequest, source: EmbeddingsSource, examples: list[Example],
                  report: Any) -> None:
-        self.request = request
-        self.params = request.params
-        self.source = source
+        super().__init__(request, source)
         self.examples = examples
         self.report = report
-        self.out = request.output_dir
-        self.work = self.out / "data"
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.log = TrainingLog(self.out / "training.log")
-
-    def events(self) -> Iterator[TrainingEvent]:
-        try:
-            yield from self._events()
-        finally:
-            self.log.close()
 
     def _events(self) -> Iterator[TrainingEvent]:
         from alab_training.engine import start_session
@@ -145,9 +135,7 @@ class _AssertionRun:
         started = time.monotonic()
         max_iter = params.epochs or DEFAULT_MAX_ITER
         yield from self.log.write(
-            f"assertion status training of {request.model_name} (project {request.project.name})",
-            f"parameters: {params_to_dict(params)}",
-            f"embeddings: {self.source.name} ({self.source.dimension}d, {self.source.format}, {self.source.location})",
+            *self.header(),
             f"model: context window {features.WINDOW} tokens each side (near: {features.NEAR}), multinomial "
             f"logistic regression, maxIter {max_iter}, regParam {REG_PARAM}, class-balanced weights, "
             f"context words seen at least {MIN_COUNT} times")

@@ -52,7 +52,7 @@ from alab_training.prediction import LoadedModel, PredictionInput
 from alab_training.results import TrainedModel
 from alab_training.selection import REASONS, Selection
 from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainingLog, selection_lines
+from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
 
 __all__ = ["ClassificationTrainer", "Example", "choices_examples", "feature_stages"]
 
@@ -185,26 +185,16 @@ class ClassificationTrainer:
         yield from _ClassificationRun(request, source, control, examples, left_out, classes).events()
 
 
-class _ClassificationRun:
+class _ClassificationRun(TrainerRun):
+    title = "classification training"
+
     def __init__(self, request: TrainingRequest, source: EmbeddingsSource, control: ChoicesControl,
                  examples: list[Example], left_out: Counter[str], classes: list[str]) -> None:
-        self.request = request
-        self.params = request.params
-        self.source = source
+        super().__init__(request, source)
         self.control = control
         self.examples = examples
         self.left_out = left_out
         self.classes = classes
-        self.out = request.output_dir
-        self.work = self.out / "data"
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.log = TrainingLog(self.out / "training.log")
-
-    def events(self) -> Iterator[TrainingEvent]:
-        try:
-            yield from self._events()
-        finally:
-            self.log.close()
 
     def _events(self) -> Iterator[TrainingEvent]:
         from alab_training.engine import start_session
@@ -213,12 +203,9 @@ class _ClassificationRun:
         started = time.monotonic()
         engine = "MultiClassifierDL" if control.multi_label else "ClassifierDL"
         yield from self.log.write(
-            f"classification training of {request.model_name} (project {request.project.name})",
+            *self.header(),
             f"choices: <Choices name={control.name!r} toName={control.to_name!r} choice={control.choice!r}> "
-            f"→ {engine}",
-            f"parameters: {params_to_dict(params)}",
-            f"embeddings: {self.source.name} ({self.source.dimension}d, {self.source.format}, "
-            f"{self.source.location}), averaged per task (SentenceEmbeddings AVERAGE)")
+            f"→ {engine}; embeddings averaged per task (SentenceEmbeddings AVERAGE)")
         yield from self.log.write(*selection_lines(request))
         yield from self.log.write(*self._example_lines())
         spark = request.spark if request.spark is not None else start_session()

@@ -28,7 +28,7 @@ from alab_training.prediction import LoadedModel, PredictionInput
 from alab_training.results import TrainedModel
 from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainingLog, selection_lines
+from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
 from alab_training.trainers.ner import convert
 from alab_training.trainers.ner.graphs import check_graph_available, graph_folder
 
@@ -122,32 +122,19 @@ class NerTrainer:
         yield from _NerRun(request, source).events()
 
 
-class _NerRun:
-    def __init__(self, request: TrainingRequest, source: EmbeddingsSource) -> None:
-        self.request = request
-        self.params = request.params
-        self.source = source
-        self.out = request.output_dir
-        self.work = self.out / "data"
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.log = TrainingLog(self.out / "training.log")
-        self.graph_name: str | None = None
+class _NerRun(TrainerRun):
+    title = "NER training"
 
-    def events(self) -> Iterator[TrainingEvent]:
-        try:
-            yield from self._events()
-        finally:
-            self.log.close()
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource) -> None:
+        super().__init__(request, source)
+        self.graph_name: str | None = None
 
     def _events(self) -> Iterator[TrainingEvent]:
         from alab_training.engine import start_session
 
         request, params = self.request, self.params
         started = time.monotonic()
-        yield from self.log.write(f"NER training of {request.model_name} (project {request.project.name})",
-                                  f"parameters: {params_to_dict(params)}",
-                                  f"embeddings: {self.source.name} ({self.source.dimension}d, {self.source.format}, "
-                                  f"{self.source.location})")
+        yield from self.log.write(*self.header())
         yield from self.log.write(*selection_lines(request))
         spark = request.spark if request.spark is not None else start_session()
 
