@@ -100,7 +100,17 @@ def _score_table(metrics: dict[str, dict[str, float]]) -> list[str]:
     return buffer.getvalue().splitlines()
 
 
+def _silence_engine_stdout(spark) -> None:
+    """Spark NLP prints every log line to the JVM's stdout; the CLI shows them as a progress bar instead.
+
+    Only the CLI owns its process, so only the CLI may redirect the JVM's stdout (the log file is unaffected).
+    """
+    jvm = spark.sparkContext._jvm
+    jvm.java.lang.System.setOut(jvm.java.io.PrintStream(jvm.java.io.OutputStream.nullOutputStream()))
+
+
 def _train(args: argparse.Namespace, out: TextIO) -> int:
+    from alab_training.engine import start_session
     from alab_training.training import train
 
     params = TrainingParams(
@@ -110,7 +120,9 @@ def _train(args: argparse.Namespace, out: TextIO) -> int:
         embeddings=args.embeddings, language=args.language, seed=args.seed,
     )
     project = load_project(args.export, config=args.config, name=args.name)
-    result = train(project, params, output_dir=args.output, versioning=args.versioning,
+    spark = start_session()
+    _silence_engine_stdout(spark)
+    result = train(project, params, spark=spark, output_dir=args.output, versioning=args.versioning,
                    on_event=_Progress(sys.stderr))
     for model in result.models:
         out.write(f"\n{model.name} ({model.kind})\n")
