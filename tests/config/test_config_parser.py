@@ -133,3 +133,9 @@ def test_error_carries_the_line():
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.xml")
+
+
+@pytest.mark.parametrize("value", [123, None, ["<View/>"]])
+def test_wrong_types_are_config_errors(value):
+    with pytest.raises(ConfigError, match="expected a labeling config"):
+        load_config(value)

@@ -37,6 +37,8 @@ def _read_source(config: str | bytes | os.PathLike[str]) -> tuple[bytes, str | N
         return config, None
     if isinstance(config, str) and config.lstrip().startswith("<"):
         return config.encode("utf-8"), None
+    if not isinstance(config, (str, os.PathLike)):
+        raise ConfigError(f"expected a labeling config path or XML text, got {type(config).__name__}")
     path = Path(config)
     try:
         size = path.stat().st_size
