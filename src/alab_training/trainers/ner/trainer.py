@@ -67,7 +67,7 @@ def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[convert.Sent
     fitted = Pipeline(stages=text_stages()).fit(frame)
     rows = fitted.transform(frame).select("row", "token.result", "token.begin", "token.end", "token.metadata")
     per_task: list[list[convert.Sentence]] = [[] for _ in tasks]
-    for row in rows.toLocalIterator():
+    for row in rows.collect():  # one job; the token lists are needed in full anyway
         task = tasks[row["row"]]
         to_code_point = convert.offset_mapper(task.text)
         grouped: dict[str, list[convert.Token]] = {}
@@ -176,7 +176,9 @@ class _NerRun(TrainerRun):
         pipeline.write().overwrite().save(str(self.out / "pipeline"))
         metrics, token_level = {}, {}
         if test_frame is not None:
-            scored = ner_model.transform(test_frame).select("label.result", "ner.result").collect()
+            # The saved test set already holds its embeddings: scoring it skips the embeddings lookup.
+            saved = spark.read.parquet(str(self.work / "test.parquet"))
+            scored = ner_model.transform(saved).select("label.result", "ner.result").collect()
             gold, predicted = [row[0] for row in scored], [row[1] for row in scored]
             entity, token = entity_scores(gold, predicted), token_scores(gold, predicted)
             metrics, token_level = entity.as_dict(), token.as_dict()
