@@ -63,7 +63,7 @@ def goemotions_project():
 @pytest.fixture(scope="module")
 def sms_trained(spark, tmp_path_factory):
     events = []
-    params = TrainingParams(training_type="classification", test_tags=("test",), batch_size=16)
+    params = TrainingParams(training_type="classification", test_tags=("test",), learning_rate=0.005, batch_size=16)
     result = train(sms_project(), params, spark=spark, output_dir=tmp_path_factory.mktemp("models"),
                    on_event=events.append)
     return result.model("classification"), events
