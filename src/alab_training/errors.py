@@ -6,11 +6,14 @@ Host applications catch :class:`AlabTrainingError`; each subclass also says *whe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "AlabTrainingError",
     "ConfigError",
     "EngineError",
     "ExportError",
+    "ModelCardError",
     "ParamsError",
     "PluginError",
     "SelectionError",
@@ -125,3 +128,15 @@ class TrainingError(AlabTrainingError, RuntimeError):
         self.detail = detail
         prefix = f"{training_type} training: " if training_type else ""
         super().__init__(prefix + message + (f"\n{detail}" if detail else ""))
+
+
+class ModelCardError(AlabTrainingError, ValueError):
+    """A model directory lacks a readable ``model.json``.
+
+    Attributes:
+        path: the model directory.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")

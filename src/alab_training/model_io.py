@@ -10,25 +10,13 @@ from typing import Any
 
 import attrs
 
-from alab_training.errors import AlabTrainingError
+from alab_training.errors import ModelCardError
 from alab_training.results import TrainedModel
 
-__all__ = ["CARD", "ModelCardError", "read_model_card", "write_model_card"]
+__all__ = ["CARD", "read_model_card", "write_model_card"]
 
 CARD = "model.json"
 _FORMAT_VERSION = 1
-
-
-class ModelCardError(AlabTrainingError, ValueError):
-    """A model directory lacks a readable ``model.json``.
-
-    Attributes:
-        path: the model directory.
-    """
-
-    def __init__(self, message: str, *, path: Path) -> None:
-        self.path = path
-        super().__init__(f"{path}: {message}")
 
 
 def write_model_card(model: TrainedModel, extra: dict[str, Any] | None = None) -> Path:

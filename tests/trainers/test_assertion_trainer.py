@@ -10,7 +10,7 @@ from alab_training import ParamsError, TrainingParams, load_model, load_project,
 from alab_training.events import EpochFinished, Evaluated, LogLine, TrainingFinished, TrainingStarted
 from alab_training.plugins import available_trainers
 from alab_training.prediction import PredictionInput
-from tests.corpora import NEGEX, TEST_FOLD, locate, negex_export
+from tests.corpora import negex_export
 
 pytestmark = pytest.mark.spark
 

@@ -120,9 +120,7 @@ class ExportReader:
         self.source = source
         self.warnings: list[LoadWarning] = []
         self.export_format = "annotation_lab"
-        self._labels_controls = {c.name: c for c in config.labels_controls}
         self._label_sets = {c.name: frozenset(label.value for label in c.labels) for c in config.labels_controls}
-        self._all_labels = frozenset().union(*self._label_sets.values()) if self._label_sets else frozenset()
         self._choices = {c.name: frozenset(c.values) for c in config.choices_controls}
 
     # -- problems ---------------------------------------------------------------------------------------------
@@ -397,8 +395,10 @@ class ExportReader:
             elif not isinstance(kind, str):
                 self.warn(f"{where}.type", "bad_item", "a result item needs a 'type'; left out")
             # Other types (textarea, rating, taxonomy, …) carry nothing the trainers learn from.
-        region_ids = {span.region_id for span in spans if span.region_id is not None}
-        relations = [r for where, item in pending_relations if (r := self._relation(item, where, region_ids))]
+        relations = []
+        if pending_relations:
+            region_ids = {span.region_id for span in spans if span.region_id is not None}
+            relations = [r for where, item in pending_relations if (r := self._relation(item, where, region_ids))]
         return tuple(spans), tuple(choices.values()), tuple(relations)
 
     def span(self, value: Any, path: str, text: str, from_name: Any, to_name: Any,
@@ -428,8 +428,8 @@ class ExportReader:
             self.warn(f"{path}.labels", "bad_labels", f"'labels' must be a non-empty list of strings, got {labels!r}")
             return None
         control_name = from_name if isinstance(from_name, str) else None
-        if control_name is None and len(self._labels_controls) == 1:
-            control_name = next(iter(self._labels_controls))
+        if control_name is None and len(self._label_sets) == 1:
+            control_name = next(iter(self._label_sets))
         known = self._label_sets.get(control_name) if control_name else None
         if known is None:
             self.warn(path.removesuffix(".value") + ".from_name", "unknown_control",
@@ -500,7 +500,7 @@ class ExportReader:
                 raise self.fail(f"{base}[{index}]", f"expected a row object, got {type(row).__name__}")
             key = _identifier(row.get("id"))
             groups.setdefault(index if key is None else key, []).append((index, row))
-        controls = set(self._labels_controls) | set(self._choices)
+        controls = set(self._label_sets) | set(self._choices)
         for task_id, members in groups.items():
             first_index, first = members[0]
             where = f"{base}[{first_index}]"
@@ -526,7 +526,7 @@ class ExportReader:
             return None  # an "all tasks" row for a task nobody annotated
         spans: list[Span] = []
         answers: list[ChoiceAnswer] = []
-        for name in self._labels_controls:
+        for name in self._label_sets:
             cell = self._cell(row, name, path, cells_are_text)
             if cell is None:
                 continue

@@ -7,15 +7,19 @@ generator as they appear, so epochs become events while training is still under 
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from alab_training.embeddings import EmbeddingsSource
 from alab_training.errors import TrainingError
-from alab_training.events import LogLine, TrainingEvent
+from alab_training.events import LogLine, TrainingEvent, TrainingFinished
+from alab_training.model_io import write_model_card
 from alab_training.params import params_to_dict
+from alab_training.results import TrainedModel
 from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
 
@@ -122,12 +126,16 @@ def java_message(error: BaseException) -> str:
 class TrainerRun:
     """One training's working state — its folders and its log — shared by the Spark trainers.
 
-    Subclasses set :attr:`title` and implement ``_events``; :meth:`events` closes the log however it ends.
+    Subclasses set :attr:`title` and implement ``_events``, ending with :meth:`finish`; :meth:`events` closes the
+    log however it ends.
     """
 
     title = "training"
+    #: Engine scratch in the data folder, dropped once the model is saved (the training data files stay).
+    scratch: tuple[str, ...] = ("test.parquet", "engine_logs")
 
     def __init__(self, request: TrainingRequest, source: EmbeddingsSource) -> None:
+        self.started = time.monotonic()
         self.request = request
         self.params = request.params
         self.source = source
@@ -151,3 +159,18 @@ class TrainerRun:
         return [f"{self.title} of {self.request.model_name} (project {self.request.project.name})",
                 f"parameters: {params_to_dict(self.params)}",
                 f"embeddings: {source.name} ({source.dimension}d, {source.format}, {source.location})"]
+
+    def finish(self, *, kind: str, labels: Iterable[str], metrics: dict[str, Any],
+               extra: dict[str, Any]) -> Iterator[TrainingEvent]:
+        """Close the log, drop the scratch, write the model card and announce the model."""
+        if not metrics:
+            yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
+        elapsed = time.monotonic() - self.started
+        yield from self.log.write("", f"finished in {elapsed:.1f}s")
+        for name in self.scratch:
+            shutil.rmtree(self.work / name, ignore_errors=True)
+        model = TrainedModel(name=self.request.model_name, kind=kind, path=self.out, metrics=metrics,
+                             labels=tuple(labels), params=params_to_dict(self.params), log_path=self.log.path,
+                             embeddings=self.source.name, trigger=self.request.trigger)
+        write_model_card(model, extra={"pipeline": "pipeline", **extra, "seconds": round(elapsed, 1)})
+        yield TrainingFinished(model)

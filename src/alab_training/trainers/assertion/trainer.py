@@ -23,12 +23,10 @@ from typing import Any
 from alab_training.domain import Project
 from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
 from alab_training.errors import ParamsError, SelectionError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingFinished, TrainingStarted
+from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.metrics import classification_scores
-from alab_training.model_io import write_model_card
-from alab_training.params import TrainingParams, params_to_dict
+from alab_training.params import TrainingParams
 from alab_training.prediction import LoadedModel, PredictionInput
-from alab_training.results import TrainedModel
 from alab_training.selection import REASONS
 from alab_training.trainers.assertion import features
 from alab_training.trainers.assertion.data import Example, assertion_examples
@@ -132,7 +130,6 @@ class _AssertionRun(TrainerRun):
         from alab_training.engine import start_session
 
         request, params = self.request, self.params
-        started = time.monotonic()
         max_iter = params.epochs or DEFAULT_MAX_ITER
         yield from self.log.write(
             *self.header(),
@@ -183,23 +180,14 @@ class _AssertionRun(TrainerRun):
             metrics = scores.as_dict()
             yield from self.log.write("", "scores on the test side:", scores.table())
             yield Evaluated(metrics)
-        else:
-            yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
-        elapsed = time.monotonic() - started
-        yield from self.log.write("", f"finished in {elapsed:.1f}s")
         control = request.project.config.labels_controls[0]
-        model = TrainedModel(name=request.model_name, kind="assertion", path=self.out, metrics=metrics,
-                             labels=tuple(classes), params=params_to_dict(params), log_path=self.log.path,
-                             embeddings=self.source.name, trigger=request.trigger)
-        write_model_card(model, extra={
-            "pipeline": "pipeline", "classifier": "classifier", "from_name": control.name,
-            "to_name": control.to_name, "window": features.WINDOW, "near": features.NEAR,
-            "dimension": self.source.dimension, "classes": classes,
-            "entity_labels": sorted({e.entity for e in self.examples}),
+        yield from self.finish(kind="assertion", labels=classes, metrics=metrics, extra={
+            "classifier": "classifier", "from_name": control.name, "to_name": control.to_name,
+            "window": features.WINDOW, "near": features.NEAR, "dimension": self.source.dimension,
+            "classes": classes, "entity_labels": sorted({e.entity for e in self.examples}),
             "unannotated_label": params.unannotated_label, "train_examples": len(train_rows),
-            "test_examples": len(test_rows), "seconds": round(elapsed, 1),
+            "test_examples": len(test_rows),
         })
-        yield TrainingFinished(model)
 
     def _feature_rows(self, spark: Any, text_model: Any) -> list[dict[str, Any]]:
         """One feature row (plus its ``label``) per example, in the order of ``self.examples``."""

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,12 +45,10 @@ from alab_training.config.model import ChoicesControl, LabelingConfig
 from alab_training.domain import Project
 from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
 from alab_training.errors import ConfigError, ParamsError, SelectionError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingFinished, TrainingStarted
+from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.metrics import ClassificationScores, classification_scores, multilabel_scores
-from alab_training.model_io import write_model_card
-from alab_training.params import TrainingParams, params_to_dict
+from alab_training.params import TrainingParams
 from alab_training.prediction import LoadedModel, PredictionInput
-from alab_training.results import TrainedModel
 from alab_training.selection import REASONS, Selection
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
@@ -193,6 +189,7 @@ class ClassificationTrainer:
 
 class _ClassificationRun(TrainerRun):
     title = "classification training"
+    scratch = ("test.parquet", "engine_test.parquet", "engine_logs")
 
     def __init__(self, request: TrainingRequest, source: EmbeddingsSource, control: ChoicesControl,
                  examples: list[Example], left_out: Counter[str], classes: list[str]) -> None:
@@ -206,7 +203,6 @@ class _ClassificationRun(TrainerRun):
         from alab_training.engine import start_session
 
         request, params, control = self.request, self.params, self.control
-        started = time.monotonic()
         engine = "MultiClassifierDL" if control.multi_label else "ClassifierDL"
         yield from self.log.write(
             *self.header(),
@@ -259,21 +255,11 @@ class _ClassificationRun(TrainerRun):
             metrics = scores.as_dict()
             yield from self.log.write("", f"scores on the test side ({len(test)} task(s)):", scores.table())
             yield Evaluated(metrics)
-        else:
-            yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
-        elapsed = time.monotonic() - started
-        yield from self.log.write("", f"finished in {elapsed:.1f}s")
-        self._tidy()
-        model = TrainedModel(name=request.model_name, kind="classification", path=self.out, metrics=metrics,
-                             labels=tuple(self.classes), params=params_to_dict(params), log_path=self.log.path,
-                             embeddings=self.source.name, trigger=request.trigger)
-        write_model_card(model, extra={
-            "pipeline": "pipeline", "from_name": control.name, "to_name": control.to_name,
-            "multi_label": control.multi_label, "classes": self.classes, "engine": engine,
-            "train_examples": len(train), "test_examples": len(test), "left_out": dict(self.left_out),
-            "seconds": round(elapsed, 1),
+        yield from self.finish(kind="classification", labels=self.classes, metrics=metrics, extra={
+            "from_name": control.name, "to_name": control.to_name, "multi_label": control.multi_label,
+            "classes": self.classes, "engine": engine, "train_examples": len(train), "test_examples": len(test),
+            "left_out": dict(self.left_out),
         })
-        yield TrainingFinished(model)
 
     def _example_lines(self) -> list[str]:
         counts = Counter(e.split for e in self.examples)
@@ -358,7 +344,3 @@ class _ClassificationRun(TrainerRun):
         return classification_scores([row["label"] for row in rows],
                                      [row["result"][0] if row["result"] else _NO_CLASS for row in rows])
 
-    def _tidy(self) -> None:
-        """Keep train.jsonl and test.jsonl (exactly what was trained and scored on); drop engine scratch."""
-        for scratch in ("test.parquet", "engine_test.parquet", "engine_logs"):
-            shutil.rmtree(self.work / scratch, ignore_errors=True)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,10 @@ from typing import Any
 from alab_training.domain import Project, Task
 from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
 from alab_training.errors import ParamsError, SelectionError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingFinished, TrainingStarted
+from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.metrics import entity_scores, token_scores
-from alab_training.model_io import write_model_card
-from alab_training.params import TrainingParams, params_to_dict
+from alab_training.params import TrainingParams
 from alab_training.prediction import LoadedModel, PredictionInput
-from alab_training.results import TrainedModel
 from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
@@ -137,8 +133,7 @@ class _NerRun(TrainerRun):
     def _events(self) -> Iterator[TrainingEvent]:
         from alab_training.engine import start_session
 
-        request, params = self.request, self.params
-        started = time.monotonic()
+        request = self.request
         yield from self.log.write(*self.header())
         yield from self.log.write(*selection_lines(request))
         spark = request.spark if request.spark is not None else start_session()
@@ -186,28 +181,11 @@ class _NerRun(TrainerRun):
                                       entity.table(), "", "token-level scores per IOB tag (as Spark NLP counts):",
                                       token.table())
             yield Evaluated(metrics)
-        else:
-            yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
-        elapsed = time.monotonic() - started
-        yield from self.log.write("", f"finished in {elapsed:.1f}s")
-        self._tidy()
-        model = TrainedModel(name=request.model_name, kind="ner", path=self.out, metrics=metrics,
-                             labels=tuple(labels), params=params_to_dict(params), log_path=self.log.path,
-                             embeddings=self.source.name, trigger=request.trigger)
-        write_model_card(model, extra={
-            "pipeline": "pipeline", "token_metrics": token_level, "graph": self.graph_name,
-            "from_name": self._labels_control().name, "to_name": self._labels_control().to_name,
-            "train_sentences": train_count, "test_sentences": test_count, "seconds": round(elapsed, 1),
+        control = self.request.project.config.labels_controls[0]
+        yield from self.finish(kind="ner", labels=labels, metrics=metrics, extra={
+            "token_metrics": token_level, "graph": self.graph_name, "from_name": control.name,
+            "to_name": control.to_name, "train_sentences": train_count, "test_sentences": test_count,
         })
-        yield TrainingFinished(model)
-
-    def _tidy(self) -> None:
-        """Keep the CoNLL files (the exact training data, for audits and custom scripts); drop engine scratch."""
-        shutil.rmtree(self.work / "test.parquet", ignore_errors=True)
-        shutil.rmtree(self.work / "engine_logs", ignore_errors=True)
-
-    def _labels_control(self):
-        return self.request.project.config.labels_controls[0]
 
     def _tag(self, selected, sentences):
         config = self.request.project.config
