@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alab_training import hookspecs
 from alab_training.export.reader import WARNING_CODES
+from alab_training.params import TrainingParams
 from alab_training.plugins import create_plugin_manager
 from alab_training.selection import REASONS
 
@@ -50,3 +52,8 @@ def test_every_config_rule_is_documented():
     rules = set(re.findall(r'rule="([a-z_]+)"', source))
     formats = (DOCS / "formats.md").read_text()
     assert [rule for rule in sorted(rules) if f"`{rule}`" not in formats] == []
+
+
+@pytest.mark.parametrize("field", [f.name for f in attrs.fields(TrainingParams)])
+def test_every_parameter_is_documented(field):
+    assert re.search(rf"^\| `{field}` \|", (DOCS / "params.md").read_text(), re.M), f"docs/params.md lacks `{field}`"

@@ -57,6 +57,8 @@ def read_model_card(path: str | os.PathLike[str]) -> tuple[TrainedModel, dict[st
             embeddings=card.get("embeddings"),
             trigger=card.get("trigger", "manual"),
             created_at=datetime.fromisoformat(card["created_at"]),
+            project=card.get("project"),
+            version=card.get("version"),
         )
     except FileNotFoundError as exc:
         raise ModelCardError(f"not a model directory (no {CARD})", path=folder) from exc

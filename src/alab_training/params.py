@@ -124,6 +124,10 @@ class TrainingParams:
             label (e.g. ``"present"``); ``None`` leaves such spans out.
         unannotated_sampling: per entity label, the fraction (0, 1] of those unmarked spans kept, e.g.
             ``{"PROBLEM": 0.5}`` — a seeded down-sampling for the usually dominant default class.
+        threshold: for multi-label classification, the score above which a label is predicted
+            (MultiClassifierDL ``threshold``); ``None`` = the trainer's default.
+        script: for ``training_type="script"``, the path of the user's training script.
+        script_timeout: seconds the script may run before it is stopped and the training fails.
     """
 
     training_type: str | None = attrs.field(default=None, validator=_optional_match(_TYPE_NAME, "a training type name"))
@@ -146,6 +150,11 @@ class TrainingParams:
     unannotated_label: str | None = attrs.field(default=None, validator=_optional_text)
     unannotated_sampling: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_pairs,
                                                                       validator=_fractions)
+    threshold: float | None = attrs.field(default=None, validator=_optional_number(0, 1, low_open=True,
+                                                                                   high_open=True))
+    script: str | None = attrs.field(default=None, validator=_optional_text)
+    script_timeout: float | None = attrs.field(default=None, validator=_optional_number(0, 7 * 24 * 3600,
+                                                                                        low_open=True))
 
     def __attrs_post_init__(self) -> None:
         if self.tie_breaker == "annotator_priority" and not self.annotator_priority:

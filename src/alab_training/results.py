@@ -25,6 +25,8 @@ class TrainedModel:
         log_path: the training log, when the trainer writes one.
         embeddings: the embeddings' storage reference, when the model depends on embeddings.
         trigger: ``manual`` or ``active_learning``.
+        project: the project it was trained on.
+        version: the ``N`` of a ``_vN`` name when trained with versioning.
     """
 
     name: str
@@ -37,6 +39,8 @@ class TrainedModel:
     embeddings: str | None = None
     trigger: str = "manual"
     created_at: datetime = attrs.field(factory=lambda: datetime.now(timezone.utc))
+    project: str | None = None
+    version: int | None = None
 
 
 @attrs.frozen

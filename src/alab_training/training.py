@@ -21,9 +21,9 @@ import attrs
 
 from alab_training.config import TRAINING_TYPES
 from alab_training.domain import Project
-from alab_training.errors import ParamsError, TrainingError
+from alab_training.errors import ModelCardError, ParamsError, TrainingError
 from alab_training.events import TrainingEvent, TrainingFailed, TrainingFinished
-from alab_training.model_io import CARD
+from alab_training.model_io import CARD, read_model_card, write_model_card
 from alab_training.params import TrainingParams
 from alab_training.plugins import available_trainers, get_plugin_manager
 from alab_training.results import TrainedModel, TrainingResult
@@ -60,17 +60,28 @@ def _base_name(trainer: Trainer, project: Project, params: TrainingParams) -> st
     return _NAME.sub("_", name).strip("_")
 
 
-def _target(root: Path, name: str, versioning: bool) -> tuple[str, Path]:
-    """The model's final name and folder; refuses to overwrite anything that is not one of our models."""
+def _target(root: Path, name: str, versioning: bool) -> tuple[str, Path, int | None]:
+    """The model's final name, folder and version; refuses to overwrite anything that is not one of our models."""
+    version = None
     if versioning:
         taken = [int(m.group(1)) for p in root.glob(f"{name}_v*") if (m := re.fullmatch(rf"{re.escape(name)}_v(\d+)",
                                                                                      p.name))]
-        name = f"{name}_v{max(taken, default=0) + 1}"
+        version = max(taken, default=0) + 1
+        name = f"{name}_v{version}"
     folder = root / name
     if folder.exists() and not (folder / CARD).exists():
         raise TrainingError(f"{folder} exists and is not a trained model; it is left alone (choose another "
                             "output folder)")
-    return name, folder
+    return name, folder, version
+
+
+def _write_card(model: TrainedModel, staging: Path) -> None:
+    """The card every registered model has, whether or not the trainer (a plugin's, maybe) wrote one."""
+    try:
+        _, extra = read_model_card(staging)
+    except ModelCardError:
+        extra = {}
+    write_model_card(attrs.evolve(model, path=staging), extra)
 
 
 def _publish(staging: Path, folder: Path) -> None:
@@ -147,7 +158,7 @@ def iter_training(
     root.mkdir(parents=True, exist_ok=True)
     models = []
     for trainer in trainers:
-        name, folder = _target(root, _base_name(trainer, project, params), versioning)
+        name, folder, version = _target(root, _base_name(trainer, project, params), versioning)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
         request = TrainingRequest(project=project, selection=selection, params=params, output_dir=staging,
                                   model_name=name, spark=spark, trigger=trigger)
@@ -172,8 +183,10 @@ def iter_training(
             if not isinstance(exc, GeneratorExit):
                 emit(TrainingFailed(trainer.training_type, str(exc)))
             raise
+        model = attrs.evolve(finished.model, name=name, project=project.name, version=version, trigger=trigger)
+        _write_card(model, staging)
         _publish(staging, folder)
-        model = _rebased(finished.model, staging, folder)
+        model = _rebased(model, staging, folder)
         models.append(model)
         yield emit(TrainingFinished(model))
     return TrainingResult(project=project.name, models=tuple(models),

@@ -80,6 +80,8 @@ class LabelingConfig:
     relation_labels: tuple[str, ...] = ()
     #: ``(object tag name, data key)`` pairs, e.g. ``("text", "text")`` for ``<Text name="text" value="$text"/>``.
     text_objects: tuple[tuple[str, str], ...] = ()
+    #: The file it was read from, if any: where :func:`~alab_training.deploy` writes the rewritten config.
+    source: str | None = attrs.field(default=None, eq=False)
 
     @property
     def ner_labels(self) -> tuple[str, ...]:

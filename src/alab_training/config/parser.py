@@ -140,7 +140,8 @@ def _parse_choices(element: etree._Element) -> ChoicesControl:
     )
 
 
-def config_from_tree(tree: etree._ElementTree, xml: str, *, known_models: set[str] | None = None) -> LabelingConfig:
+def config_from_tree(tree: etree._ElementTree, xml: str, *, known_models: set[str] | None = None,
+                     source: str | None = None) -> LabelingConfig:
     root = tree.getroot()
     if root.tag != "View":
         raise ConfigError(f"the root element is <{root.tag}>; a labeling config starts with <View>", rule="root")
@@ -156,6 +157,7 @@ def config_from_tree(tree: etree._ElementTree, xml: str, *, known_models: set[st
         choices_controls=tuple(_parse_choices(e) for e in root.iter("Choices")),
         relation_labels=tuple(r.get("value") for r in root.iter("Relation") if r.get("value")),
         text_objects=tuple(text_objects),
+        source=source,
     )
     check_config(config, known_models=known_models)
     return config
@@ -182,4 +184,4 @@ def load_config(
         xml = raw.decode(tree.docinfo.encoding or "utf-8")
     except (LookupError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot decode the labeling config{f' {source}' if source else ''}: {exc}") from exc
-    return config_from_tree(tree, xml, known_models=known_models)
+    return config_from_tree(tree, xml, known_models=known_models, source=source)
