@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.corpora import negex_export
 pytestmark = pytest.mark.spark
 
 CONFIG = """<View>
+  <!-- kept by deploy -->
   <Text name="text" value="$text"/>
   <Labels name="label" toName="text">
     <Label value="CONDITION"/>
@@ -28,11 +30,26 @@ CONFIG = """<View>
 
 @pytest.fixture(scope="module")
 def mixed(spark, tmp_path_factory):
-    project = load_project(negex_export(with_choices=True), config=CONFIG, name="negex")
+    config = tmp_path_factory.mktemp("project") / "config.xml"
+    config.write_text(CONFIG)
+    project = load_project(negex_export(with_choices=True), config=config, name="negex")
     assert project.warnings == ()
     assert project.config.training_types() == {"ner", "assertion", "classification"}
     params = TrainingParams(test_tags=("test",), epochs=6, learning_rate=0.01, unannotated_label="Affirmed")
-    return project, train(project, params, spark=spark, output_dir=tmp_path_factory.mktemp("models"))
+    return project, train(project, params, spark=spark, output_dir=tmp_path_factory.mktemp("models"), deploy=True)
+
+
+def test_deployed_into_the_config_file(mixed):
+    project, result = mixed
+    written = Path(project.config.source).read_text()
+    assert result.deployment.written == Path(project.config.source)
+    assert '<Label value="CONDITION" model="ner_negex_annotation_manual"/>' in written
+    assert '<Label value="Negated" assertion="true" model="assertion_negex_annotation_manual"/>' in written
+    assert 'train="true" model="classification_temporality_annotation_manual">' in written
+    assert '<Choices name="experiencer" toName="text" choice="single">' in written  # not the trained one
+    assert written.replace(' model="ner_negex_annotation_manual"', "").replace(
+        ' model="assertion_negex_annotation_manual"', "").replace(
+        ' model="classification_temporality_annotation_manual"', "") == CONFIG
 
 
 def test_three_models_with_the_seed_names(mixed):

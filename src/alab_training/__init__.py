@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 
 from alab_training.config import LabelingConfig, load_config
+from alab_training.config.deploy import DeployResult, deploy
 from alab_training.domain import (
     ChoiceAnswer,
     Completion,
@@ -24,6 +25,7 @@ from alab_training.domain import (
 from alab_training.errors import (
     AlabTrainingError,
     ConfigError,
+    DeployError,
     EngineError,
     ExportError,
     ParamsError,
@@ -32,9 +34,11 @@ from alab_training.errors import (
     TrainingError,
 )
 from alab_training.export import load_project
+from alab_training.jobs import Job, JobRunner, JobStatus
 from alab_training.params import TrainingParams
 from alab_training.plugins import hookimpl
 from alab_training.prediction import LoadedModel, load_model, predict
+from alab_training.registry import ModelNotFoundError, ModelRegistry
 from alab_training.results import TrainedModel, TrainingResult
 from alab_training.selection import ExclusionReason, Selection, select_completions
 from alab_training.training import iter_training, train
@@ -45,12 +49,19 @@ __all__ = [
     "Completion",
     "CompletionStatus",
     "ConfigError",
+    "DeployError",
+    "DeployResult",
     "EngineError",
     "ExclusionReason",
     "ExportError",
+    "Job",
+    "JobRunner",
+    "JobStatus",
     "LabelingConfig",
     "LoadWarning",
     "LoadedModel",
+    "ModelNotFoundError",
+    "ModelRegistry",
     "ParamsError",
     "PluginError",
     "Prediction",
@@ -65,6 +76,7 @@ __all__ = [
     "TrainingError",
     "TrainingParams",
     "TrainingResult",
+    "deploy",
     "hookimpl",
     "iter_training",
     "load_config",

@@ -117,18 +117,22 @@ def _train(args: argparse.Namespace, out: TextIO) -> int:
         training_type=args.type, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
         dropout=args.dropout, validation_split=args.validation_split, test_tags=tuple(args.test_tags),
         tags=tuple(args.tags), completion_filter="reviewed_only" if args.reviewed_only else "all_submitted",
-        embeddings=args.embeddings, language=args.language, seed=args.seed,
+        embeddings=args.embeddings, language=args.language, seed=args.seed, threshold=args.threshold,
+        base_model=args.base_model, script=args.script, script_timeout=args.script_timeout,
     )
     project = load_project(args.export, config=args.config, name=args.name)
     spark = start_session()
     _silence_engine_stdout(spark)
     result = train(project, params, spark=spark, output_dir=args.output, versioning=args.versioning,
-                   on_event=_Progress(sys.stderr))
+                   deploy=args.deploy, on_event=_Progress(sys.stderr))
     for model in result.models:
         out.write(f"\n{model.name} ({model.kind})\n")
         if model.metrics:
             out.write("\n".join(_score_table(model.metrics)) + "\n")
         out.write(f"model: {model.path}\nlog:   {model.log_path}\n")
+    if result.deployment is not None:
+        where = result.deployment.written or "nowhere (the config did not come from a file)"
+        out.write(f"\ndeployed: {len(result.deployment.changed)} model attribute(s) set; config written to {where}\n")
     return 0
 
 
@@ -185,6 +189,13 @@ def _parser() -> argparse.ArgumentParser:
     training.add_argument("--seed", type=int, default=42)
     training.add_argument("--output", default="models", help="where models go (default ./models)")
     training.add_argument("--versioning", action="store_true", help="keep older models: name them _v1, _v2, …")
+    training.add_argument("--deploy", action="store_true", help="then point the config file's labels at the new "
+                                                                "models (rewritten atomically)")
+    training.add_argument("--threshold", type=float, help="multi-label classification: the decision threshold "
+                                                          "(default: tuned on the training side)")
+    training.add_argument("--base-model", help="NER: a trained model (folder or name in --output) to start from")
+    training.add_argument("--script", help="with --type script: your training script (see docs/custom-scripts.md)")
+    training.add_argument("--script-timeout", type=float, help="seconds before the script is stopped")
     training.set_defaults(run=_train)
 
     engine = commands.add_parser("engine", help="fetch and cache the Spark NLP jars (done automatically on first "

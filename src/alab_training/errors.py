@@ -7,6 +7,7 @@ Host applications catch :class:`AlabTrainingError`; each subclass also says *whe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "AlabTrainingError",
@@ -59,6 +60,20 @@ class ConfigError(AlabTrainingError, ValueError):
         self.rule = rule
         at_line = f" (line {line})" if line else ""
         super().__init__(f"{path}{at_line}: {message}")
+
+
+class DeployError(ConfigError):
+    """Training succeeded but deploying its models was refused; the models are saved, the config untouched.
+
+    Attributes:
+        result: the :class:`~alab_training.results.TrainingResult` (the models are in the registry).
+        path, line, rule: as for :class:`ConfigError`, from the refused deploy.
+    """
+
+    def __init__(self, refused: ConfigError, *, result: Any) -> None:
+        self.result = result
+        super().__init__(f"the models were trained and saved, but not deployed: {refused.message}",
+                         path=refused.path, line=refused.line, rule=refused.rule)
 
 
 class ParamsError(AlabTrainingError, ValueError):
@@ -135,6 +150,18 @@ class ModelCardError(AlabTrainingError, ValueError):
 
     Attributes:
         path: the model directory.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class ActiveLearningError(AlabTrainingError, ValueError):
+    """An active learning policy or state file cannot be read.
+
+    Attributes:
+        path: the file.
     """
 
     def __init__(self, message: str, *, path: Path) -> None:

@@ -35,7 +35,8 @@ hookimpl = pluggy.HookimplMarker(NAME)
 
 #: Internal plugins, registered exactly like third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = ("alab_training.embeddings", "alab_training.trainers.ner",
-                                   "alab_training.trainers.assertion", "alab_training.trainers.classification")
+                                   "alab_training.trainers.assertion", "alab_training.trainers.classification",
+                                   "alab_training.trainers.script")
 
 _LOG = logging.getLogger(__name__)
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

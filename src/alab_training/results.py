@@ -51,6 +51,8 @@ class TrainingResult:
     models: tuple[TrainedModel, ...]
     #: A zip of every model's training log plus ``summary.txt`` (the "download all logs" of a mixed project).
     log_bundle: Path | None = None
+    #: With ``train(..., deploy=True)``: the :class:`~alab_training.config.deploy.DeployResult` (the new config).
+    deployment: Any = None
 
     def model(self, kind: str) -> TrainedModel:
         """The model of one training type.

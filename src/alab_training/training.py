@@ -13,19 +13,21 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from alab_training.config import TRAINING_TYPES
+from alab_training.config.deploy import deploy as deploy_models
 from alab_training.domain import Project
-from alab_training.errors import ModelCardError, ParamsError, TrainingError
+from alab_training.errors import ConfigError, DeployError, ModelCardError, ParamsError, TrainingError
 from alab_training.events import TrainingEvent, TrainingFailed, TrainingFinished
 from alab_training.model_io import CARD, read_model_card, write_model_card
 from alab_training.params import TrainingParams
 from alab_training.plugins import available_trainers, get_plugin_manager
+from alab_training.registry import ModelRegistry
 from alab_training.results import TrainedModel, TrainingResult
 from alab_training.selection import select_completions
 from alab_training.trainers.base import Trainer, TrainingRequest
@@ -138,6 +140,8 @@ def iter_training(
     output_dir: str | os.PathLike[str] = "models",
     versioning: bool = False,
     trigger: str = "manual",
+    deploy: bool = False,
+    known_models: Mapping[str, str | None] | None = None,
     on_event: Callable[[TrainingEvent], None] | None = None,
 ) -> Generator[TrainingEvent, None, TrainingResult]:
     """Train every requested type, yielding progress events; the generator's return value is the result.
@@ -146,9 +150,15 @@ def iter_training(
     ``…_v2`` …). Without versioning a previous model of that name is replaced, but only once the new one is
     complete; a folder there that is not a model is never touched.
 
+    With ``deploy``, once every model is trained the labeling config points at them (:func:`~alab_training.deploy`,
+    with ``output_dir`` as the registry and ``known_models`` naming the pretrained models the config may use);
+    the config file a project was loaded from is rewritten atomically, and the result's ``deployment`` holds the
+    new config. A failed training never reaches the config.
+
     Raises:
         ParamsError, SelectionError: before any training starts, when the request cannot work.
         TrainingError: a trainer failed; nothing already in ``output_dir`` has been changed.
+        DeployError: the models are trained and saved but deploying them was refused (the config is untouched).
     """
     params = params if params is not None else TrainingParams()
     manager = get_plugin_manager()
@@ -170,8 +180,9 @@ def iter_training(
             return event
 
         finished = None
+        events = trainer.train(request)
         try:
-            for event in trainer.train(request):
+            for event in events:
                 if isinstance(event, TrainingFinished):
                     finished = event
                     continue  # announced once the model is in its final place
@@ -179,6 +190,8 @@ def iter_training(
             if finished is None:
                 raise TrainingError("the trainer ended without a model", training_type=trainer.training_type)
         except BaseException as exc:
+            # A trainer holding a process or a thread lets go of it before its folder goes.
+            getattr(events, "close", lambda: None)()
             shutil.rmtree(staging, ignore_errors=True)
             if not isinstance(exc, GeneratorExit):
                 emit(TrainingFailed(trainer.training_type, str(exc)))
@@ -189,8 +202,16 @@ def iter_training(
         model = _rebased(model, staging, folder)
         models.append(model)
         yield emit(TrainingFinished(model))
-    return TrainingResult(project=project.name, models=tuple(models),
-                          log_bundle=_log_bundle(root, project, selection, models))
+    result = TrainingResult(project=project.name, models=tuple(models),
+                            log_bundle=_log_bundle(root, project, selection, models))
+    if deploy:
+        try:
+            deployment = deploy_models(project, result.models, registry=ModelRegistry(root),
+                                       known_models=known_models)
+        except ConfigError as exc:
+            raise DeployError(exc, result=result) from exc
+        result = attrs.evolve(result, deployment=deployment)
+    return result
 
 
 def train(
@@ -201,6 +222,8 @@ def train(
     output_dir: str | os.PathLike[str] = "models",
     versioning: bool = False,
     trigger: str = "manual",
+    deploy: bool = False,
+    known_models: Mapping[str, str | None] | None = None,
     on_event: Callable[[TrainingEvent], None] | None = None,
 ) -> TrainingResult:
     """Train the project's models and return them (see :func:`iter_training` for the arguments).
@@ -209,7 +232,7 @@ def train(
     given session — a notebook's, a cluster's — is used as it is.
     """
     events = iter_training(project, params, spark, output_dir=output_dir, versioning=versioning, trigger=trigger,
-                           on_event=on_event)
+                           deploy=deploy, known_models=known_models, on_event=on_event)
     while True:
         try:
             next(events)

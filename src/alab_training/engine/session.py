@@ -9,12 +9,12 @@ from typing import Any
 from alab_training.engine.jars import cache_root, provision_jars
 from alab_training.errors import EngineError
 
-__all__ = ["default_driver_memory", "start_session"]
+__all__ = ["default_driver_memory", "start_session", "total_memory_bytes"]
 
 _LOG = logging.getLogger(__name__)
 
 
-def _total_memory_bytes() -> int | None:
+def total_memory_bytes() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -27,7 +27,7 @@ def default_driver_memory() -> str:
     TensorFlow and RocksDB allocate outside the Java heap, so the heap must leave them room; a local driver
     is the only JVM, so it gets no executors' share to split with.
     """
-    total = _total_memory_bytes()
+    total = total_memory_bytes()
     if total is None:
         return "4g"
     gigabytes = max(2, min(12, int(total * 0.4 / 2**30)))
