@@ -37,8 +37,10 @@ __all__ = [
     "MAX_TAGS",
     "GraphShape",
     "check_graph_available",
+    "check_graph_builder",
     "distinct_chars",
     "graph_folder",
+    "initialised_graph_folder",
     "shipped_shapes",
 ]
 
@@ -173,6 +175,32 @@ def graph_folder(dim: int, tags: int, chars: int) -> Path | None:
     return folder
 
 
+def check_graph_builder(purpose: str, *, field: str) -> None:
+    """Fail now, before any Spark work, if ``purpose`` needs a graph built and TensorFlow is not installed.
+
+    Raises:
+        ParamsError: naming ``field`` and the install command.
+    """
+    if not _builder_available():
+        raise ParamsError(f"{purpose} needs TensorFlow to build its NerDL graph: {INSTALL_HINT}", field=field)
+
+
+def initialised_graph_folder(shape: GraphShape, init: Path, folder: Path) -> Path:
+    """Build into ``folder`` a graph whose variables start from trained weights; returns ``folder``.
+
+    ``init`` is the builder's ``--init-from`` spec (see :mod:`alab_training.trainers.ner.graph_builder`). Such a
+    graph belongs to one training run, so it is not cached.
+
+    Raises:
+        ParamsError: TensorFlow is not installed.
+        EngineError: building failed, e.g. the weights do not fit the graph (the builder's reason is the detail).
+    """
+    check_graph_builder("starting from a base model", field="base_model")
+    _LOG.info("NerDL graph %s: building it from %s", shape.filename, init)
+    _publish(folder / shape.filename, lambda tmp: _build(shape, tmp, init))
+    return folder
+
+
 def _choose(dim: int, tags: int, chars: int) -> tuple[str, GraphShape]:
     for name, value, limit in (("dim", dim, MAX_DIM), ("tags", tags, MAX_TAGS), ("chars", chars, MAX_CHARS - 1)):
         if not isinstance(value, int) or value < 1:
@@ -227,11 +255,13 @@ def _publish(target: Path, write: Callable[[Path], None]) -> None:
         os.replace(partial, target)
 
 
-def _build(shape: GraphShape, target: Path) -> None:
+def _build(shape: GraphShape, target: Path, init: Path | None = None) -> None:
     command = [
         sys.executable, "-m", "alab_training.trainers.ner.graph_builder", str(target.parent),
         "--tags", str(shape.tags), "--dim", str(shape.dim), "--chars", str(shape.chars), "--lstm", str(shape.lstm),
     ]
+    if init is not None:
+        command += ["--init-from", str(init)]
     # The child must import this very copy of the library, even when the host put it on sys.path by hand.
     package_root = str(Path(alab_training.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}

@@ -7,6 +7,8 @@ Parameters map to NerDL as ``epochs`` → ``maxEpochs``, ``learning_rate`` → `
 (``benchmarks/ner_quality.py``). ``decay`` (0.005) and ``dropout`` (0.5) keep NerDL's values. The evaluation side
 of the selection (``validation_split`` or ``test_tags``) is NerDL's test dataset, scored after every epoch in the
 log, and scored again at the end, entity by entity, by :func:`alab_training.metrics.entity_scores`.
+With ``base_model`` the training starts from that NER model's weights, on its embeddings
+(:mod:`alab_training.trainers.ner.transfer`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
 from alab_training.trainers.ner import convert
-from alab_training.trainers.ner.graphs import check_graph_available, graph_folder
+from alab_training.trainers.ner.graphs import check_graph_available, check_graph_builder, graph_folder
+from alab_training.trainers.ner.transfer import BaseModel, check_ids, embeddings_for, resolve_base_model, start_from
 
 __all__ = ["DEFAULTS", "NerTrainer", "text_stages", "tokenize"]
 
@@ -114,20 +117,30 @@ class NerTrainer:
             counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
             raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
                                  f"the reason codes: {', '.join(REASONS)}")
-        source = resolve_embeddings(request.params.embeddings, request.params.language)
+        params = request.params
+        base = None
+        if params.base_model is not None:
+            base = resolve_base_model(params.base_model, request.output_dir.parent)
+            check_graph_builder("starting from a base model", field="base_model")
+            source = embeddings_for(base, params)
+        else:
+            source = resolve_embeddings(params.embeddings, params.language)
         labels = sorted({label for _, completion in request.selection.train
                          for span in completion.spans for label in span.labels if label in config.ner_labels})
         chars = len({char for task, _ in request.selection.train for char in task.text if not char.isspace()})
         # Fail on an impossible graph now, before a JVM starts or minutes of conversion run.
         check_graph_available(source.dimension, 2 * len(labels) + 1, chars)
-        yield from _NerRun(request, source).events()
+        yield from _NerRun(request, source, base).events()
 
 
 class _NerRun(TrainerRun):
     title = "NER training"
+    #: The graph built from a base model holds its weights: a few MB the saved model already has.
+    scratch = (*TrainerRun.scratch, "transfer")
 
-    def __init__(self, request: TrainingRequest, source: EmbeddingsSource) -> None:
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource, base: BaseModel | None = None) -> None:
         super().__init__(request, source)
+        self.base = base
         self.graph_name: str | None = None
 
     def _events(self) -> Iterator[TrainingEvent]:
@@ -154,6 +167,14 @@ class _NerRun(TrainerRun):
         graphs = graph_folder(self.source.dimension, 2 * len(labels) + 1, len(chars))
         approach = self._approach(graphs)
         train_frame = embeddings.transform(self._read_conll(spark, train_path))
+        plan = None
+        if self.base is not None:
+            # Persisted so that the probe and the training read the very same rows in the same order.
+            train_frame = train_frame.persist()
+            plan, transfer_graphs = start_from(self.base, approach, train_frame, self.source.dimension,
+                                               self.work / "transfer")
+            approach.setGraphFolder(str(transfer_graphs))
+            yield from self.log.write(*plan.lines(self.base))
         test_frame = None
         if test_count:
             test_frame = embeddings.transform(self._read_conll(spark, test_path))
@@ -165,7 +186,13 @@ class _NerRun(TrainerRun):
         fitting = FitInThread(approach, train_frame, self.work / "engine_logs" / f"{approach.uid}.log")
         for line in fitting.lines():
             yield from self._engine_line(line)
-        ner_model = fitting.result("ner")
+        try:
+            ner_model = fitting.result("ner")
+        finally:
+            if plan is not None:
+                train_frame.unpersist()
+        if plan is not None:
+            check_ids(plan, ner_model)
 
         pipeline = self._pipeline(text_model, embeddings, ner_model)
         pipeline.write().overwrite().save(str(self.out / "pipeline"))
@@ -185,6 +212,7 @@ class _NerRun(TrainerRun):
         yield from self.finish(kind="ner", labels=labels, metrics=metrics, extra={
             "token_metrics": token_level, "graph": self.graph_name, "from_name": control.name,
             "to_name": control.to_name, "train_sentences": train_count, "test_sentences": test_count,
+            **({"base_model": {"name": self.base.name, "path": str(self.base.path)}} if self.base else {}),
         })
 
     def _tag(self, selected, sentences):
