@@ -64,3 +64,29 @@ def test_train_prints_scores_and_paths(spark, tmp_path, capsys):
     assert f"model: {tmp_path / 'models' / 'ner_cli_annotation_manual'}" in text
     progress = capsys.readouterr().err
     assert "training ner:" in progress and "epoch 2/2" in progress
+
+
+def test_models_lists_a_folder_newest_first(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from alab_training.model_io import write_model_card
+    from alab_training.results import TrainedModel
+
+    now = datetime.now(timezone.utc)
+    for age, name, kind in ((2, "ner_fevers_annotation_manual", "ner"), (1, "classification_mood_annotation_manual",
+                                                                        "classification")):
+        (tmp_path / name).mkdir()
+        write_model_card(TrainedModel(name=name, kind=kind, path=tmp_path / name, project="fevers",
+                                      metrics={"micro": {"f1": 0.5}}, created_at=now - timedelta(hours=age)))
+    code, text = run("models", str(tmp_path))
+    assert code == 0
+    assert [line.split()[3] for line in text.splitlines()] == ["classification_mood_annotation_manual",
+                                                               "ner_fevers_annotation_manual"]
+    assert "F1 0.500" in text
+    assert run("models", str(tmp_path), "--kind", "ner")[1].count("\n") == 1
+
+
+def test_jobs_of_an_empty_runner_folder_and_an_unknown_id(tmp_path, capsys):
+    assert run("jobs", "--root", str(tmp_path)) == (0, "")
+    code, _ = run("jobs", "nope", "--root", str(tmp_path))
+    assert code == 2 and "nope" in capsys.readouterr().err

@@ -19,6 +19,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -146,6 +147,19 @@ def tag_sentences(sentences: Sequence[Sentence], spans: Iterable[tuple[int, int,
     report = ConversionReport(tasks=1, sentences=len(sentences), tokens=sum(len(s.tokens) for s in sentences),
                               entities=entities, split_by_sentence=split, partial_tokens=partial,
                               spans_without_tokens=empty)
+    return tagged, report
+
+
+def tag_selection(items: Sequence[Any], sentences: Sequence[Sequence[Sentence]],
+                  config: LabelingConfig) -> tuple[list[list[Sentence]], ConversionReport]:
+    """The IOB-tagged sentences of each selected task (``SelectedTask`` items, in order), and what tagging decided."""
+    tagged, report = [], ConversionReport()
+    for item, task_sentences in zip(items, sentences):
+        spans, extra, dropped = entity_spans(item.completion, config)
+        task_tagged, task_report = tag_sentences(task_sentences, spans)
+        report = report.merge(task_report).merge(ConversionReport(extra_entity_labels=extra,
+                                                                  overlaps_dropped=dropped))
+        tagged.append(task_tagged)
     return tagged, report
 
 

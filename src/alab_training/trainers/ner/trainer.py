@@ -78,6 +78,17 @@ def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[convert.Sent
     return fitted, per_task
 
 
+def check_trainable(request: TrainingRequest, training_type: str) -> None:
+    """Refuse, before anything starts, an NER training with no entity labels or nothing to train on."""
+    if not request.project.config.ner_labels:
+        raise ParamsError("the labeling config has no entity labels to train NER on", field="training_type",
+                          value=training_type)
+    if not request.selection.train:
+        counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
+        raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
+                             f"the reason codes: {', '.join(REASONS)}")
+
+
 class NerTrainer:
     """Named-entity recognition with NerDL; see the module docstring for the parameter mapping."""
 
@@ -110,13 +121,7 @@ class NerTrainer:
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
         config = request.project.config
-        if not config.ner_labels:
-            raise ParamsError("the labeling config has no entity labels to train NER on", field="training_type",
-                              value="ner")
-        if not request.selection.train:
-            counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
-            raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
-                                 f"the reason codes: {', '.join(REASONS)}")
+        check_trainable(request, self.training_type)
         params = request.params
         base = None
         if params.base_model is not None:
@@ -216,15 +221,10 @@ class _NerRun(TrainerRun):
         })
 
     def _tag(self, selected, sentences):
-        config = self.request.project.config
+        tagged, report = convert.tag_selection(selected, sentences, self.request.project.config)
         train, test = [], []
-        report = convert.ConversionReport()
-        for item, task_sentences in zip(selected, sentences):
-            spans, extra, dropped = convert.entity_spans(item.completion, config)
-            tagged, task_report = convert.tag_sentences(task_sentences, spans)
-            report = report.merge(convert.ConversionReport(extra_entity_labels=extra, overlaps_dropped=dropped))
-            report = report.merge(task_report)
-            (test if item.split == "test" else train).extend(tagged)
+        for item, task_tagged in zip(selected, tagged):
+            (test if item.split == "test" else train).extend(task_tagged)
         return train, test, report
 
     @staticmethod

@@ -32,10 +32,9 @@ from alab_training.events import EpochFinished, Evaluated, TrainingEvent, Traini
 from alab_training.model_io import write_model_card
 from alab_training.params import TrainingParams, params_to_dict
 from alab_training.results import TrainedModel
-from alab_training.selection import REASONS, SelectedTask
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.ner import convert
-from alab_training.trainers.ner.trainer import tokenize
+from alab_training.trainers.ner.trainer import check_trainable, tokenize
 from alab_training.trainers.running import TrainingLog, selection_lines
 from alab_training.trainers.script.process import GroupProcess
 
@@ -128,19 +127,6 @@ def _progress(text: str) -> EpochFinished:
     return EpochFinished(counts[0], counts[1], loss, seconds)
 
 
-def _tag(items: Sequence[SelectedTask], sentences: Sequence[Sequence[convert.Sentence]],
-         project: Project) -> tuple[list[list[convert.Sentence]], convert.ConversionReport]:
-    """IOB-tagged sentences of each selected task, by the NER trainer's rules, and what the tagging decided."""
-    tagged, report = [], convert.ConversionReport()
-    for item, task_sentences in zip(items, sentences):
-        spans, extra, dropped = convert.entity_spans(item.completion, project.config)
-        task_tagged, task_report = convert.tag_sentences(task_sentences, spans)
-        report = report.merge(task_report).merge(
-            convert.ConversionReport(extra_entity_labels=extra, overlaps_dropped=dropped))
-        tagged.append(task_tagged)
-    return tagged, report
-
-
 def _completion(completion: Completion) -> dict[str, Any]:
     return {
         "id": completion.id,
@@ -189,13 +175,7 @@ class ScriptTrainer:
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
         script = script_path(request.params)
-        if not request.project.config.ner_labels:
-            raise ParamsError("the labeling config has no entity labels to train NER on", field="training_type",
-                              value=self.training_type)
-        if not request.selection.train:
-            counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
-            raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
-                                 f"the reason codes: {', '.join(REASONS)}")
+        check_trainable(request, self.training_type)
         yield from _ScriptRun(request, script).events()
 
 
@@ -262,7 +242,7 @@ class _ScriptRun:
         spark = request.spark if request.spark is not None else start_session()
         items = request.selection.items
         _, sentences = tokenize(spark, [item.task for item in items])
-        tagged, report = _tag(items, sentences, request.project)
+        tagged, report = convert.tag_selection(items, sentences, request.project.config)
         yield from self.log.write("conversion:", *("  " + line for line in report.lines()))
         sides = {side: [s for item, task in zip(items, tagged) if item.split == side for s in task]
                  for side in ("train", "test")}
