@@ -33,6 +33,8 @@ def load_project(
     Args:
         export: a path to a ``.json`` export (Annotation Lab, Label Studio JSON, API task list, snapshot,
             JSON_MIN) or a Label Studio ``.csv``/``.tsv`` export; or the parsed JSON (a list of task dicts).
+            A file holding a list of tasks is read one task at a time: memory holds the tasks, never the
+            whole parsed file.
         config: the labeling config: a path, XML text, or an already loaded :class:`LabelingConfig`.
         name: the project's name, used in model names (``ner_<name>_annotation_manual``); defaults to the
             export's file name.

@@ -1,6 +1,8 @@
 """Reading exports: Annotation Lab JSON (``completions``), Label Studio JSON (``annotations``), the Label Studio
 API task list and snapshot, and JSON_MIN / CSV / TSV rows.
 
+A file holding a JSON array of tasks is streamed, one task at a time (:func:`read_export_file`).
+
 Structural problems (not JSON, not tasks, a task without text) raise :class:`ExportError`. Per-item problems
 (a bad offset, a span whose text differs from the task text, a label the config lacks) become
 :class:`LoadWarning` s with their JSON path and the item is left out — or raise, with ``strict=True``.
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from alab_training.config import LabelingConfig
 from alab_training.domain import (
@@ -55,6 +59,11 @@ WARNING_CODES = {
     "bad_prediction": "a prediction whose 'result' is not a list",
 }
 
+#: What counts as a JSON object: ``dict`` is tested first because the ``Mapping`` ABC check is slow, and an
+#: export holds millions of objects.
+_MAPPING = (dict, Mapping)
+#: Keys that make an object a task (and a list starting with one, a list of tasks).
+_TASK_KEYS = ("completions", "annotations", "data")
 _TEXT_FALLBACKS = ("text", "longText")
 _MIN_ROW_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time"}
 #: Fields only Annotation Lab completions carry; without them a completion lacking ``submitted_at`` comes from
@@ -81,7 +90,7 @@ def _person(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, _MAPPING):
         return _person(value.get("email")) or _person(value.get("username")) or _person(value.get("id"))
     return None
 
@@ -108,6 +117,21 @@ def _identifier(value: Any) -> int | str | None:
     return None
 
 
+class _Problem(Exception):
+    """A result item's problem, raised before the item's JSON path is spelled out (only problems need it).
+
+    ``where`` is the path's tail below the checked value (``.end``, ``.labels``, or ``""`` for the value
+    itself); with ``on_item`` it is below the result item instead (its ``.from_name``).
+    """
+
+    def __init__(self, where: str, code: str, message: str, *, on_item: bool = False) -> None:
+        super().__init__(message)
+        self.where = where
+        self.code = code
+        self.message = message
+        self.on_item = on_item
+
+
 class ExportReader:
     """Turns raw export data into :class:`Task` objects, collecting warnings on the way.
 
@@ -122,6 +146,14 @@ class ExportReader:
         self.export_format = "annotation_lab"
         self._label_sets = {c.name: frozenset(label.value for label in c.labels) for c in config.labels_controls}
         self._choices = {c.name: frozenset(c.values) for c in config.choices_controls}
+        #: Each label combination that passed the checks, by ``(from_name, *labels)``: checked once, and one
+        #: labels tuple shared by all its spans (an export repeats a few combinations a million times).
+        self._checked_labels: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+        #: One string object per distinct ``to_name``, annotator or reviewer rather than one per occurrence.
+        self._names: dict[str, str] = {}
+
+    def _shared(self, name: str | None) -> str | None:
+        return None if name is None else self._names.setdefault(name, name)
 
     # -- problems ---------------------------------------------------------------------------------------------
 
@@ -137,11 +169,11 @@ class ExportReader:
 
     def read(self, data: Any) -> tuple[Task, ...]:
         """Read any supported export shape (see the module docstring)."""
-        if isinstance(data, Mapping):
+        if isinstance(data, _MAPPING):
             if isinstance(data.get("tasks"), list):
                 self.export_format = "label_studio"
                 return self._read_tasks(data["tasks"], "$.tasks")
-            if any(key in data for key in ("completions", "annotations", "data")):
+            if any(key in data for key in _TASK_KEYS):
                 return (self._task(data, "$", 0),)
             if "converted_formats" in data or "counters" in data:
                 raise self.fail("$", "this is an export's metadata, not tasks; download the export itself")
@@ -151,19 +183,20 @@ class ExportReader:
             raise self.fail("$", "expected a list of tasks (or an object with a 'tasks' list)")
         if not isinstance(data, list):
             raise self.fail("$", f"expected a list of tasks, got {type(data).__name__}")
-        first = next((item for item in data if isinstance(item, Mapping)), None)
+        first = next((item for item in data if isinstance(item, _MAPPING)), None)
         if first is None:
             if data:
                 raise self.fail("$[0]", f"expected a task object, got {type(data[0]).__name__}")
             return ()
-        if any(key in first for key in ("completions", "annotations", "data")):
+        if any(key in first for key in _TASK_KEYS):
             return self._read_tasks(data, "$")
         if "result" in first and "task" in first:
             raise self.fail("$", "this is a list of predictions, not tasks; export the project's tasks")
         self.export_format = "label_studio_min"
         return tuple(self.read_rows(data, "$"))
 
-    def _read_tasks(self, items: list[Any], base: str) -> tuple[Task, ...]:
+    def _read_tasks(self, items: Iterable[Any], base: str) -> tuple[Task, ...]:
+        """A list of task objects, or a stream of them (see :func:`read_export_file`); ``base`` is its path."""
         tasks = []
         seen: set[int | str] = set()
         for index, item in enumerate(items):
@@ -189,7 +222,7 @@ class ExportReader:
     def _tags(self, task: Mapping[str, Any], path: str) -> tuple[str, ...]:
         meta = task.get("meta")
         raw, where = task.get("tags"), f"{path}.tags"
-        if raw is None and isinstance(meta, Mapping):
+        if raw is None and isinstance(meta, _MAPPING):
             raw, where = meta.get("tags"), f"{path}.meta.tags"
         if raw is None:
             return ()
@@ -215,10 +248,10 @@ class ExportReader:
         return value
 
     def _task(self, raw: Any, path: str, index: int) -> Task:
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, _MAPPING):
             raise self.fail(path, f"expected a task object, got {type(raw).__name__}")
         data = raw.get("data")
-        if not isinstance(data, Mapping):
+        if not isinstance(data, _MAPPING):
             raise self.fail(f"{path}.data", "the task has no 'data' object with its text")
         text = self._text(data, f"{path}.data")
         task_id = _identifier(raw.get("id"))
@@ -238,13 +271,13 @@ class ExportReader:
                     completions.append(completion)
         drafts = []
         for j, item in enumerate(self._list_field(raw, "drafts", path)):
-            if isinstance(item, Mapping):  # the sync export writes drafts out; other endpoints give ids only
+            if isinstance(item, _MAPPING):  # the sync export writes drafts out; other endpoints give ids only
                 draft = self._completion(item, f"{path}.drafts[{j}]", j, text, "drafts")
                 if draft is not None:
                     drafts.append(draft)
         predictions = []
         for j, item in enumerate(self._list_field(raw, "predictions", path)):
-            if isinstance(item, Mapping):  # the Label Studio sync export lists prediction ids only
+            if isinstance(item, _MAPPING):  # the Label Studio sync export lists prediction ids only
                 predictions.append(self._prediction(item, f"{path}.predictions[{j}]", text))
         return Task(
             id=task_id,
@@ -281,13 +314,13 @@ class ExportReader:
         status = raw.get("review_status")
         if status is not None:
             where = f"{path}.review_status"
-            if not isinstance(status, Mapping) or not isinstance(status.get("approved"), bool):
+            if not isinstance(status, _MAPPING) or not isinstance(status.get("approved"), bool):
                 self.warn(where, "bad_review", "review_status must be an object with a boolean 'approved'; ignored")
                 return None
             comment = status.get("comment")
             return Review(
                 approved=status["approved"],
-                reviewer=_person(status.get("reviewer")),
+                reviewer=self._shared(_person(status.get("reviewer"))),
                 comment=comment if isinstance(comment, str) else None,
                 reviewed_at=self._timestamp(status, "reviewed_at", where),
             )
@@ -300,7 +333,7 @@ class ExportReader:
         valid = []
         for index, review in enumerate(reviews):
             where = f"{path}.reviews[{index}]"
-            if not isinstance(review, Mapping) or not isinstance(review.get("accepted"), bool):
+            if not isinstance(review, _MAPPING) or not isinstance(review.get("accepted"), bool):
                 self.warn(where, "bad_review", "a review needs a boolean 'accepted'; ignored")
                 continue
             moment = self._timestamp(review, "created_at", where)
@@ -311,13 +344,13 @@ class ExportReader:
         comment = latest.get("comment")
         return Review(
             approved=latest["accepted"],
-            reviewer=_person(latest.get("created_by")),
+            reviewer=self._shared(_person(latest.get("created_by"))),
             comment=comment if isinstance(comment, str) else None,
             reviewed_at=moment,
         )
 
     def _completion(self, raw: Any, path: str, index: int, text: str, container: str) -> Completion | None:
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, _MAPPING):
             self.warn(path, "bad_completion", f"expected a completion object, got {type(raw).__name__}; left out")
             return None
         result = raw.get("result")
@@ -332,8 +365,8 @@ class ExportReader:
         return Completion(
             id=completion_id if completion_id is not None else index,
             status=self._status(raw, container),
-            annotator=_person(raw.get("completed_by")) or _person(raw.get("created_username"))
-            or _person(raw.get("user")),
+            annotator=self._shared(_person(raw.get("completed_by")) or _person(raw.get("created_username"))
+                                   or _person(raw.get("user"))),
             submitted_at=self._timestamp(raw, "submitted_at", path),
             updated_at=self._timestamp(raw, "updated_at", path),
             created_at=self._timestamp(raw, "created_at", path) or parse_timestamp(raw.get("created_ago")),
@@ -371,30 +404,30 @@ class ExportReader:
         choices: dict[str, ChoiceAnswer] = {}
         pending_relations: list[tuple[str, Mapping[str, Any]]] = []
         for index, item in enumerate(items):
-            where = f"{path}[{index}]"
-            if not isinstance(item, Mapping):
-                self.warn(where, "bad_item", f"expected a result object, got {type(item).__name__}; left out")
+            if not isinstance(item, _MAPPING):
+                self.warn(f"{path}[{index}]", "bad_item",
+                          f"expected a result object, got {type(item).__name__}; left out")
                 continue
             kind = item.get("type")
-            if kind == "labels":
-                span = self.span(item.get("value"), f"{where}.value", text, item.get("from_name"),
-                                 item.get("to_name"), item.get("id"))
-                if span is not None:
-                    spans.append(span)
-            elif kind == "choices":
-                answer = self.choice_answer(item.get("value"), f"{where}.value", item.get("from_name"),
-                                            item.get("to_name"))
-                if answer is not None:
+            try:
+                if kind == "labels":
+                    spans.append(self._span(item.get("value"), text, item.get("from_name"), item.get("to_name"),
+                                            item.get("id")))
+                elif kind == "choices":
+                    answer = self._choice_answer(item.get("value"), item.get("from_name"), item.get("to_name"))
                     previous = choices.get(answer.from_name)
                     if previous is not None:  # one control answered in two items: keep both answers
                         answer = ChoiceAnswer(answer.from_name, tuple(dict.fromkeys(previous.choices + answer.choices)),
                                               answer.to_name)
                     choices[answer.from_name] = answer
-            elif kind == "relation":
-                pending_relations.append((where, item))
-            elif not isinstance(kind, str):
-                self.warn(f"{where}.type", "bad_item", "a result item needs a 'type'; left out")
-            # Other types (textarea, rating, taxonomy, …) carry nothing the trainers learn from.
+                elif kind == "relation":
+                    pending_relations.append((f"{path}[{index}]", item))
+                elif not isinstance(kind, str):
+                    self.warn(f"{path}[{index}].type", "bad_item", "a result item needs a 'type'; left out")
+                # Other types (textarea, rating, taxonomy, …) carry nothing the trainers learn from.
+            except _Problem as problem:
+                below = problem.where if problem.on_item else ".value" + problem.where
+                self.warn(f"{path}[{index}]{below}", problem.code, problem.message)
         relations = []
         if pending_relations:
             region_ids = {span.region_id for span in spans if span.region_id is not None}
@@ -404,71 +437,93 @@ class ExportReader:
     def span(self, value: Any, path: str, text: str, from_name: Any, to_name: Any,
              region_id: Any = None) -> Span | None:
         """A ``labels`` value checked against the text and the config; ``None`` (and a warning) if broken."""
-        if not isinstance(value, Mapping):
-            self.warn(path, "bad_item", "a labels item needs a 'value' object; left out")
+        try:
+            return self._span(value, text, from_name, to_name, region_id)
+        except _Problem as problem:
+            self.warn((path.removesuffix(".value") if problem.on_item else path) + problem.where, problem.code,
+                      problem.message)
             return None
+
+    def _span(self, value: Any, text: str, from_name: Any, to_name: Any, region_id: Any) -> Span:
+        if not isinstance(value, _MAPPING):
+            raise _Problem("", "bad_item", "a labels item needs a 'value' object; left out")
         start, end = value.get("start"), value.get("end")
-        for key, offset in (("start", start), ("end", end)):
-            if isinstance(offset, bool) or not isinstance(offset, int):
-                self.warn(f"{path}.{key}", "bad_offset", f"'{key}' must be an integer, got {offset!r}; span left out")
-                return None
+        if type(start) is not int or type(end) is not int:  # the common case skips the loop
+            for key, offset in (("start", start), ("end", end)):
+                if isinstance(offset, bool) or not isinstance(offset, int):
+                    raise _Problem(f".{key}", "bad_offset",
+                                   f"'{key}' must be an integer, got {offset!r}; span left out")
         if not 0 <= start < end <= len(text):
             bad = "start" if not 0 <= start < len(text) or start >= end else "end"
-            self.warn(f"{path}.{bad}", "offset_out_of_range",
-                      f"span [{start}, {end}) does not fit in the text (length {len(text)}); span left out")
-            return None
+            raise _Problem(f".{bad}", "offset_out_of_range",
+                           f"span [{start}, {end}) does not fit in the text (length {len(text)}); span left out")
         covered = text[start:end]
         span_text = value.get("text", covered)
         if span_text != covered:
-            self.warn(f"{path}.text", "text_mismatch",
-                      f"span text {span_text!r} differs from the task text at [{start}, {end}): {covered!r}; left out")
-            return None
-        labels = value.get("labels")
+            raise _Problem(".text", "text_mismatch",
+                           f"span text {span_text!r} differs from the task text at [{start}, {end}): {covered!r}; "
+                           "left out")
+        control_name, labels = self._span_labels(value.get("labels"), from_name)
+        return Span(
+            start=start,
+            end=end,
+            text=covered,
+            labels=labels,
+            region_id=region_id if isinstance(region_id, str) else None,
+            from_name=control_name,
+            to_name=self._shared(to_name) if isinstance(to_name, str) else "text",
+            confidence=_number(value.get("confidence")),
+        )
+
+    def _span_labels(self, labels: Any, from_name: Any) -> tuple[str, tuple[str, ...]]:
+        """The control and labels of a span; each combination is checked once and then shared by its spans."""
+        # Only JSON's shapes are looked up (a tuple of labels must still fail the checks).
+        key = (from_name, *labels) if type(labels) is list and type(from_name) is str else None
+        try:
+            return self._checked_labels[key]
+        except (KeyError, TypeError):  # not seen yet, or unhashable: the checks below say what is wrong
+            pass
         if not isinstance(labels, list) or not labels or not all(isinstance(v, str) and v for v in labels):
-            self.warn(f"{path}.labels", "bad_labels", f"'labels' must be a non-empty list of strings, got {labels!r}")
-            return None
+            raise _Problem(".labels", "bad_labels", f"'labels' must be a non-empty list of strings, got {labels!r}")
         control_name = from_name if isinstance(from_name, str) else None
         if control_name is None and len(self._label_sets) == 1:
             control_name = next(iter(self._label_sets))
         known = self._label_sets.get(control_name) if control_name else None
         if known is None:
-            self.warn(path.removesuffix(".value") + ".from_name", "unknown_control",
-                      f"no <Labels name={from_name!r}> in the config; span left out")
-            return None
+            raise _Problem(".from_name", "unknown_control",
+                           f"no <Labels name={from_name!r}> in the config; span left out", on_item=True)
         unknown = [label for label in labels if label not in known]
         if unknown:
-            self.warn(f"{path}.labels", "unknown_label",
-                      f"label {unknown[0]!r} is not in <Labels name={control_name!r}>; span left out")
-            return None
-        return Span(
-            start=start,
-            end=end,
-            text=covered,
-            labels=tuple(labels),
-            region_id=region_id if isinstance(region_id, str) else None,
-            from_name=control_name,
-            to_name=to_name if isinstance(to_name, str) else "text",
-            confidence=_number(value.get("confidence")),
-        )
+            raise _Problem(".labels", "unknown_label",
+                           f"label {unknown[0]!r} is not in <Labels name={control_name!r}>; span left out")
+        checked = (control_name, tuple(labels))
+        if key is not None:
+            self._checked_labels[key] = checked
+        return checked
 
     def choice_answer(self, value: Any, path: str, from_name: Any, to_name: Any) -> ChoiceAnswer | None:
         """A ``choices`` value checked against its ``<Choices>``; ``None`` (and a warning) if broken."""
-        picked = value.get("choices") if isinstance(value, Mapping) else None
+        try:
+            return self._choice_answer(value, from_name, to_name)
+        except _Problem as problem:
+            self.warn((path.removesuffix(".value") if problem.on_item else path) + problem.where, problem.code,
+                      problem.message)
+            return None
+
+    def _choice_answer(self, value: Any, from_name: Any, to_name: Any) -> ChoiceAnswer:
+        picked = value.get("choices") if isinstance(value, _MAPPING) else None
         if isinstance(picked, str):
             picked = [picked]
         if not isinstance(picked, list) or not all(isinstance(v, str) for v in picked):
-            self.warn(f"{path}.choices", "bad_choices", f"'choices' must be a list of strings, got {picked!r}")
-            return None
+            raise _Problem(".choices", "bad_choices", f"'choices' must be a list of strings, got {picked!r}")
         known = self._choices.get(from_name) if isinstance(from_name, str) else None
         if known is None:
-            self.warn(path.removesuffix(".value") + ".from_name", "unknown_control",
-                      f"no <Choices name={from_name!r}> in the config; answer left out")
-            return None
+            raise _Problem(".from_name", "unknown_control",
+                           f"no <Choices name={from_name!r}> in the config; answer left out", on_item=True)
         unknown = [v for v in picked if v not in known]
         if unknown:
-            self.warn(f"{path}.choices", "unknown_choice",
-                      f"choice {unknown[0]!r} is not in <Choices name={from_name!r}>; answer left out")
-            return None
+            raise _Problem(".choices", "unknown_choice",
+                           f"choice {unknown[0]!r} is not in <Choices name={from_name!r}>; answer left out")
         return ChoiceAnswer(from_name=from_name, choices=tuple(dict.fromkeys(picked)),
                             to_name=to_name if isinstance(to_name, str) else "text")
 
@@ -496,7 +551,7 @@ class ExportReader:
         """Label Studio JSON_MIN (and CSV/TSV) rows: one row per annotation, grouped back into tasks."""
         groups: dict[Any, list[tuple[int, Mapping[str, Any]]]] = {}
         for index, row in enumerate(rows):
-            if not isinstance(row, Mapping):
+            if not isinstance(row, _MAPPING):
                 raise self.fail(f"{base}[{index}]", f"expected a row object, got {type(row).__name__}")
             key = _identifier(row.get("id"))
             groups.setdefault(index if key is None else key, []).append((index, row))
@@ -541,7 +596,7 @@ class ExportReader:
             cell = self._cell(row, name, path, cells_are_text)
             if cell is None:
                 continue
-            value = cell if isinstance(cell, Mapping) else {"choices": cell}
+            value = cell if isinstance(cell, _MAPPING) else {"choices": cell}
             answer = self.choice_answer(value, f"{path}.{name}", name, "text")
             if answer is not None:
                 answers.append(answer)
@@ -572,6 +627,106 @@ class ExportReader:
         return value
 
 
+#: Characters decoded at a time when an export is streamed; a task longer than this just takes more reads.
+_CHUNK_CHARS = 1 << 20
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _NotAnArray(Exception):
+    """The file does not start with ``[``: it is not streamed."""
+
+
+class _ArrayItems:
+    """The elements of the JSON array that a text file holds, decoded one at a time.
+
+    Only the element being decoded is held in memory, never the whole parsed array. A text that does not
+    start with ``[`` raises :class:`_NotAnArray`; one that is not exactly one array raises ``ValueError``
+    (``JSONDecodeError``) where the stream reaches the problem.
+    """
+
+    def __init__(self, handle: TextIO, chunk: int) -> None:
+        self._handle = handle
+        self._chunk = chunk
+        self._buffer = ""
+        self._pos = 0
+        self._decoder = json.JSONDecoder()
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._next_char() != "[":
+            raise _NotAnArray
+        self._pos += 1
+        if self._next_char() == "]":
+            self._pos += 1
+        else:
+            while True:
+                yield self._element()
+                separator = self._next_char()
+                self._pos += 1
+                if separator == "]":
+                    break
+                if separator != ",":
+                    raise ValueError(f"expected ',' or ']' between array elements, got {separator!r}")
+        if self._next_char():
+            raise ValueError("data after the array")
+
+    def _more(self) -> bool:
+        """Appends the next chunk, dropping what was consumed; ``False`` at the end of the file.
+
+        It reads at least as much as is pending, so that an element spanning many chunks is decoded a
+        logarithmic, not linear, number of times.
+        """
+        data = self._handle.read(max(self._chunk, len(self._buffer) - self._pos))
+        if not data:
+            return False
+        self._buffer = self._buffer[self._pos:] + data
+        self._pos = 0
+        return True
+
+    def _next_char(self) -> str:
+        """The next character that is not whitespace, not consumed; ``""`` at the end of the file."""
+        while True:
+            self._pos = _WHITESPACE.match(self._buffer, self._pos).end()
+            if self._pos < len(self._buffer) or not self._more():
+                return self._buffer[self._pos:self._pos + 1]
+
+    def _element(self) -> Any:
+        self._next_char()  # raw_decode does not skip whitespace
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._buffer, self._pos)
+            except json.JSONDecodeError:
+                if self._more():
+                    continue  # the element goes on in the next chunk
+                raise
+            # A number cut by the end of the buffer decodes as a shorter one ("1.5" as 1, "1e-5" as 1): up to
+            # two characters after it may still belong to it.
+            if len(self._buffer) - end < 3 and self._more():
+                continue
+            self._pos = end
+            return value
+
+
+def _stream_tasks(file: Path, reader: ExportReader) -> tuple[Task, ...] | None:
+    """The tasks of a JSON export that is an array of tasks, read one task at a time.
+
+    ``None`` for every other file: other shapes, and every broken one, whatever is wrong with it (the reader is
+    then as it was before). Reading the whole file then reports its problem exactly as it always did — also
+    which problem comes first, since a JSON syntax error late in the file hides a bad task before it.
+    """
+    warnings, export_format = len(reader.warnings), reader.export_format
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            items = iter(_ArrayItems(handle, _CHUNK_CHARS))
+            first = next(items, None)
+            if not isinstance(first, _MAPPING) or not any(key in first for key in _TASK_KEYS):
+                return None
+            return reader._read_tasks(itertools.chain([first], items), "$")
+    except Exception:  # whatever it is, the whole-file read that follows reports it as it always did
+        del reader.warnings[warnings:]
+        reader.export_format = export_format
+        return None
+
+
 def _csv_rows(text: str, delimiter: str) -> list[dict[str, Any]]:
     rows = []
     for row in csv.DictReader(io.StringIO(text), delimiter=delimiter):
@@ -586,17 +741,26 @@ def _csv_rows(text: str, delimiter: str) -> list[dict[str, Any]]:
 
 
 def read_export_file(path: str | os.PathLike[str], reader: ExportReader) -> tuple[Task, ...]:
-    """Read an export file: ``.json`` of any supported shape, or Label Studio ``.csv`` / ``.tsv`` rows."""
+    """Read an export file: ``.json`` of any supported shape, or Label Studio ``.csv`` / ``.tsv`` rows.
+
+    A JSON array of tasks (Annotation Lab, Label Studio JSON) is streamed: decoded one task at a time, so
+    memory holds the tasks read and one task's JSON, never the whole parsed export.
+    """
     file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in (".csv", ".tsv"):
+        tasks = _stream_tasks(file, reader)
+        if tasks is not None:
+            return tasks
     try:
         raw = file.read_bytes()
-    except OSError as exc:
-        raise reader.fail("$", f"cannot read the export {str(file)!r}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL character
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise reader.fail("$", f"cannot read the export {str(file)!r}: {reason}") from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise reader.fail("$", f"the export is not UTF-8 text (byte {exc.start})") from exc
-    suffix = file.suffix.lower()
     if suffix in (".csv", ".tsv"):
         sniff = text.split("\n", 1)[0]
         delimiter = "\t" if suffix == ".tsv" or sniff.count("\t") > sniff.count(",") else ","
