@@ -9,8 +9,9 @@ The rows come from ``<data>/splits/classification_splits.json``:
   header) → ClassifierDL with its defaults (30 epochs, lr 0.005, batch 64) on averaged GloVe 6B 50d vectors;
   prints accuracy, spam F1 and macro F1 (peers: TF-IDF + LR acc 0.981 / spam F1 0.925, majority acc 0.866).
 - GoEmotions: ``dev.csv`` rows ``goemo.train_idx`` train, ``test.csv`` rows ``goemo.test_idx`` are scored (28
-  labels, deduplicated rows) → MultiClassifierDL with its defaults (10 epochs, lr 0.001, threshold 0.5); prints
-  micro and macro F1 (peers: TF-IDF + LR with a tuned threshold micro 0.369 / macro 0.248).
+  labels, deduplicated rows) → MultiClassifierDL with its defaults (10 epochs, lr 0.001) and the decision
+  threshold tuned on the training side; prints micro and macro F1 (peers: TF-IDF + LR with a tuned threshold
+  micro 0.369 / macro 0.248). Measured: micro 0.287 / macro 0.102 (0.090 micro at the engine's fixed 0.5).
 
 Every corpus trains through the public API (``train`` with ``test_tags=("test",)``) and prints its wall time.
 """
