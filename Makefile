@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	  apt-get update -qq && apt-get install -y -qq maven; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,graphs]'
+	$(BIN)/pip install --quiet -e '.[test,graphs,plot]'
 	touch $(STAMP)
 
 setup: $(STAMP)

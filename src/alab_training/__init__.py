@@ -28,6 +28,7 @@ from alab_training.errors import (
     DeployError,
     EngineError,
     ExportError,
+    MissingDependencyError,
     ParamsError,
     PluginError,
     SelectionError,
@@ -35,6 +36,7 @@ from alab_training.errors import (
 )
 from alab_training.export import load_project
 from alab_training.jobs import Job, JobRunner, JobStatus
+from alab_training.learning_curve import LearningCurve, learning_curve, plot_learning_curve
 from alab_training.params import TrainingParams
 from alab_training.plugins import hookimpl
 from alab_training.prediction import LoadedModel, load_model, predict
@@ -58,8 +60,10 @@ __all__ = [
     "JobRunner",
     "JobStatus",
     "LabelingConfig",
+    "LearningCurve",
     "LoadWarning",
     "LoadedModel",
+    "MissingDependencyError",
     "ModelNotFoundError",
     "ModelRegistry",
     "ParamsError",
@@ -79,9 +83,11 @@ __all__ = [
     "deploy",
     "hookimpl",
     "iter_training",
+    "learning_curve",
     "load_config",
     "load_model",
     "load_project",
+    "plot_learning_curve",
     "predict",
     "select_completions",
     "train",

@@ -110,17 +110,21 @@ def _silence_engine_stdout(spark) -> None:
     jvm.java.lang.System.setOut(jvm.java.io.PrintStream(jvm.java.io.OutputStream.nullOutputStream()))
 
 
-def _train(args: argparse.Namespace, out: TextIO) -> int:
-    from alab_training.engine import start_session
-    from alab_training.training import train
-
-    params = TrainingParams(
+def _training_params(args: argparse.Namespace) -> TrainingParams:
+    return TrainingParams(
         training_type=args.type, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
         dropout=args.dropout, validation_split=args.validation_split, test_tags=tuple(args.test_tags),
         tags=tuple(args.tags), completion_filter="reviewed_only" if args.reviewed_only else "all_submitted",
         embeddings=args.embeddings, language=args.language, seed=args.seed, threshold=args.threshold,
         base_model=args.base_model, script=args.script, script_timeout=args.script_timeout,
     )
+
+
+def _train(args: argparse.Namespace, out: TextIO) -> int:
+    from alab_training.engine import start_session
+    from alab_training.training import train
+
+    params = _training_params(args)
     project = load_project(args.export, config=args.config, name=args.name)
     spark = start_session()
     _silence_engine_stdout(spark)
@@ -134,6 +138,30 @@ def _train(args: argparse.Namespace, out: TextIO) -> int:
     if result.deployment is not None:
         where = result.deployment.written or "nowhere (the config did not come from a file)"
         out.write(f"\ndeployed: {len(result.deployment.changed)} model attribute(s) set; config written to {where}\n")
+    return 0
+
+
+def _learning_curve(args: argparse.Namespace, out: TextIO) -> int:
+    from alab_training.engine import start_session
+    from alab_training.learning_curve import learning_curve, plot_learning_curve, require_plotting
+
+    if args.plot:
+        require_plotting()  # before minutes of training, not after
+    params = _training_params(args)
+    project = load_project(args.export, config=args.config, name=args.name)
+    spark = start_session()
+    _silence_engine_stdout(spark)
+    curve = learning_curve(project, params, fractions=args.fractions, spark=spark, output_dir=args.scratch,
+                           on_event=_Progress(sys.stderr))
+    out.write(f"\n{curve.project}: {len(curve.test_tasks)} evaluation task(s), the same for every point; "
+              f"{curve.available_train_tasks} training task(s) in all\n{curve.table()}\n")
+    if args.json:
+        partial = Path(f"{args.json}.tmp")
+        partial.write_text(json.dumps(curve.as_dict(), indent=2))
+        partial.replace(args.json)
+        out.write(f"figures: {args.json}\n")
+    if args.plot:
+        out.write(f"plot:    {plot_learning_curve(curve, args.plot)}\n")
     return 0
 
 
@@ -180,6 +208,35 @@ def _engine(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _training_options(command: argparse.ArgumentParser) -> None:
+    """What ``train`` and ``learning-curve`` share: the project and the training parameters."""
+    command.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
+    command.add_argument("--config", required=True, help="the labeling config XML")
+    command.add_argument("--name", help="the project name, used in model names (default: the export's file name)")
+    command.add_argument("--type", help="ner, assertion, classification or a plugin's type (default: every type "
+                                        "the config supports)")
+    command.add_argument("--epochs", type=int)
+    command.add_argument("--learning-rate", type=float)
+    command.add_argument("--batch-size", type=int)
+    command.add_argument("--dropout", type=float)
+    command.add_argument("--validation-split", type=float, default=0.2,
+                         help="share of tasks held out for scoring (default 0.2; ignored with --test-tags)")
+    command.add_argument("--test-tags", nargs="+", default=[], metavar="TAG", help="tasks with these tags are "
+                                                                                   "scored, not trained on")
+    command.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
+    command.add_argument("--reviewed-only", action="store_true", help="use only reviewer-accepted completions")
+    command.add_argument("--embeddings", help="a GloVe/word2vec file, a saved Spark NLP embeddings model, or a "
+                                              "registered name (default: GloVe 6B 50d for English)")
+    command.add_argument("--language", default="en")
+    command.add_argument("--seed", type=int, default=42)
+    command.add_argument("--threshold", type=float, help="multi-label classification: the decision threshold "
+                                                         "(default: tuned on the training side)")
+    command.add_argument("--base-model", help="NER: a trained model to start from (a folder; train also takes the "
+                                              "name of a model in --output)")
+    command.add_argument("--script", help="with --type script: your training script (see docs/custom-scripts.md)")
+    command.add_argument("--script-timeout", type=float, help="seconds before the script is stopped")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alab-training", description="Train NLP models from annotation exports.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -203,35 +260,24 @@ def _parser() -> argparse.ArgumentParser:
     select.set_defaults(run=_select)
 
     training = commands.add_parser("train", help="train models from an export")
-    training.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
-    training.add_argument("--config", required=True, help="the labeling config XML")
-    training.add_argument("--name", help="the project name, used in model names (default: the export's file name)")
-    training.add_argument("--type", help="ner, assertion, classification or a plugin's type (default: every type "
-                                         "the config supports)")
-    training.add_argument("--epochs", type=int)
-    training.add_argument("--learning-rate", type=float)
-    training.add_argument("--batch-size", type=int)
-    training.add_argument("--dropout", type=float)
-    training.add_argument("--validation-split", type=float, default=0.2,
-                          help="share of tasks held out for scoring (default 0.2; ignored with --test-tags)")
-    training.add_argument("--test-tags", nargs="+", default=[], metavar="TAG", help="tasks with these tags are "
-                                                                                    "scored, not trained on")
-    training.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
-    training.add_argument("--reviewed-only", action="store_true", help="use only reviewer-accepted completions")
-    training.add_argument("--embeddings", help="a GloVe/word2vec file, a saved Spark NLP embeddings model, or a "
-                                               "registered name (default: GloVe 6B 50d for English)")
-    training.add_argument("--language", default="en")
-    training.add_argument("--seed", type=int, default=42)
+    _training_options(training)
     training.add_argument("--output", default="models", help="where models go (default ./models)")
     training.add_argument("--versioning", action="store_true", help="keep older models: name them _v1, _v2, …")
     training.add_argument("--deploy", action="store_true", help="then point the config file's labels at the new "
                                                                 "models (rewritten atomically)")
-    training.add_argument("--threshold", type=float, help="multi-label classification: the decision threshold "
-                                                          "(default: tuned on the training side)")
-    training.add_argument("--base-model", help="NER: a trained model (folder or name in --output) to start from")
-    training.add_argument("--script", help="with --type script: your training script (see docs/custom-scripts.md)")
-    training.add_argument("--script-timeout", type=float, help="seconds before the script is stopped")
     training.set_defaults(run=_train)
+
+    curve = commands.add_parser("learning-curve", help="train on growing shares of the training tasks, score each "
+                                                       "model on the same test tasks: does more annotation help?")
+    _training_options(curve)
+    curve.add_argument("--fractions", nargs="+", type=float, default=[0.25, 0.5, 0.75, 1.0], metavar="F",
+                       help="shares of the training tasks, each in (0, 1] (default 0.25 0.5 0.75 1)")
+    curve.add_argument("--plot", metavar="PNG", help="also draw the curve into this PNG (needs matplotlib: "
+                                                     "pip install 'alab-training[plot]')")
+    curve.add_argument("--json", metavar="FILE", help="also write every point's figures to this JSON file")
+    curve.add_argument("--scratch", help="where each point's model is trained and then deleted (default: the "
+                                         "system's temporary folder)")
+    curve.set_defaults(run=_learning_curve)
 
     jobs = commands.add_parser("jobs", help="a job runner's history: every training it ran, queued or runs")
     jobs.add_argument("id", nargs="?", help="one job, in detail")

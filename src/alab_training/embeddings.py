@@ -253,4 +253,21 @@ def load_word_embeddings(spark: Any, source: EmbeddingsSource, *, input_cols: tu
             with exclusive(folder.parent / f"{source.cache_key}.lock"):
                 if not folder.exists():
                     _build(spark, source, folder)
-    return WordEmbeddingsModel.load(str(folder)).setInputCols(list(input_cols)).setOutputCol(output_col)
+    model = WordEmbeddingsModel.load(str(folder)).setInputCols(list(input_cols)).setOutputCol(output_col)
+    if _needs_in_memory_storage(spark):
+        model.setEnableInMemoryStorage(True)
+    return model
+
+
+def _needs_in_memory_storage(spark: Any) -> bool:
+    """Whether the executors must get the vectors broadcast from memory rather than read the RocksDB index.
+
+    Spark NLP ships the index to executors only through a distributed default file system (HDFS, DBFS …); with
+    the local one it stays in the driver's SparkFiles folder, and every executor lookup fails ("Storage not
+    found under given ref"). A ``local[…]`` session runs its tasks in the driver, so it reads the index as is.
+    """
+    context = spark.sparkContext
+    if context.master.startswith("local"):
+        return False
+    hadoop = context._jvm.org.apache.hadoop.fs.FileSystem.get(context._jsc.hadoopConfiguration())
+    return hadoop.getScheme() == "file"

@@ -167,3 +167,17 @@ class ActiveLearningError(AlabTrainingError, ValueError):
     def __init__(self, message: str, *, path: Path) -> None:
         self.path = path
         super().__init__(f"{path}: {message}")
+
+
+class MissingDependencyError(AlabTrainingError, ImportError):
+    """An optional dependency is not installed.
+
+    Attributes:
+        package: the distribution to install (``matplotlib``).
+        extra: the alab-training extra that brings it (``plot``).
+    """
+
+    def __init__(self, message: str, *, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(f"{message}: install {package} (pip install 'alab-training[{extra}]')")
