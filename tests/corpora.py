@@ -7,6 +7,13 @@ import re
 from tests.conftest import DATA
 
 NEGEX = DATA / "negex" / "negex_600.tsv"
+#: Entities and their negation: the labeling config of :func:`negex_export` without choices.
+NEGEX_CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Labels name="label" toName="text">
+    <Label value="CONDITION"/><Label value="Negated" assertion="true"/>
+  </Labels>
+</View>"""
 #: The rows of fold 4 (other reports than folds 0-3) are the held-apart side.
 TEST_FOLD = "4"
 

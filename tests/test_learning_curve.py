@@ -17,21 +17,14 @@ from alab_training.learning_curve import (
     plot_learning_curve,
 )
 from alab_training.selection import select_completions
-from tests.corpora import negex_export
-
-CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Labels name="label" toName="text">
-    <Label value="CONDITION"/><Label value="Negated" assertion="true"/>
-  </Labels>
-</View>"""
+from tests.corpora import NEGEX_CONFIG, negex_export
 
 PARAMS = TrainingParams(training_type="assertion", test_tags=("test",), unannotated_label="Affirmed")
 
 
 @pytest.fixture(scope="module")
 def project():
-    return load_project(negex_export(), config=CONFIG, name="negex")
+    return load_project(negex_export(), config=NEGEX_CONFIG, name="negex")
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,14 @@ from alab_training import ParamsError, TrainingParams, load_model, load_project,
 from alab_training.events import EpochFinished, Evaluated, LogLine, TrainingFinished, TrainingStarted
 from alab_training.plugins import available_trainers
 from alab_training.prediction import PredictionInput
-from tests.corpora import negex_export
+from tests.corpora import NEGEX_CONFIG, negex_export
 
 pytestmark = pytest.mark.spark
 
-CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Labels name="label" toName="text">
-    <Label value="CONDITION"/><Label value="Negated" assertion="true"/>
-  </Labels>
-</View>"""
+
 @pytest.fixture(scope="module")
 def project():
-    return load_project(negex_export(), config=CONFIG, name="negex")
+    return load_project(negex_export(), config=NEGEX_CONFIG, name="negex")
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +118,7 @@ NO_ASSERTION_CONFIG = """<View><Text name="text" value="$text"/>
   <Labels name="label" toName="text"><Label value="CONDITION"/></Labels></View>"""
 
 
-def _small_project(config=CONFIG, negated=True):
+def _small_project(config=NEGEX_CONFIG, negated=True):
     tasks = negex_export()[:20]
     if not negated:
         for task in tasks:
@@ -153,7 +148,7 @@ def test_unannotated_sampling_is_seeded_and_reported():
     from alab_training.selection import select_completions
     from alab_training.trainers.assertion.data import assertion_examples
 
-    project = load_project(negex_export(), config=CONFIG, name="negex")
+    project = load_project(negex_export(), config=NEGEX_CONFIG, name="negex")
     params = TrainingParams(unannotated_label="Affirmed", unannotated_sampling={"CONDITION": 0.5}, seed=3)
     selection = select_completions(project, params)
     first, report = assertion_examples(selection.items, project.config, params)
@@ -182,7 +177,7 @@ def test_pairs_one_region_with_both_labels_and_reports_orphans():
               {"id": "c", "from_name": "label", "to_name": "text", "type": "labels",
                "value": {"start": 16, "end": 23, "text": "present", "labels": ["Negated"]}}]
     project = load_project([{"id": 1, "data": {"text": text}, "completions": [
-        {"id": 1, "submitted_at": "2024-01-01T00:00:00Z", "result": result}]}], config=CONFIG, name="p")
+        {"id": 1, "submitted_at": "2024-01-01T00:00:00Z", "result": result}]}], config=NEGEX_CONFIG, name="p")
     params = TrainingParams(unannotated_label="Affirmed")
     examples, report = assertion_examples(select_completions(project, params).items, project.config, params)
     assert [(e.start, e.end, e.label) for e in examples] == [(3, 8, "Negated"), (10, 15, "Affirmed")]

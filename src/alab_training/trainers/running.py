@@ -134,7 +134,7 @@ class TrainerRun:
     #: Engine scratch in the data folder, dropped once the model is saved (the training data files stay).
     scratch: tuple[str, ...] = ("test.parquet", "engine_logs")
 
-    def __init__(self, request: TrainingRequest, source: EmbeddingsSource) -> None:
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource | None) -> None:
         self.started = time.monotonic()
         self.request = request
         self.params = request.params
@@ -156,14 +156,16 @@ class TrainerRun:
     def header(self) -> list[str]:
         """The log's first lines: what trains, with which parameters and embeddings."""
         source = self.source
-        return [f"{self.title} of {self.request.model_name} (project {self.request.project.name})",
-                f"parameters: {params_to_dict(self.params)}",
-                f"embeddings: {source.name} ({source.dimension}d, {source.format}, {source.location})"]
+        lines = [f"{self.title} of {self.request.model_name} (project {self.request.project.name})",
+                 f"parameters: {params_to_dict(self.params)}"]
+        if source is not None:
+            lines.append(f"embeddings: {source.name} ({source.dimension}d, {source.format}, {source.location})")
+        return lines
 
     def finish(self, *, kind: str, labels: Iterable[str], metrics: dict[str, Any],
                extra: dict[str, Any]) -> Iterator[TrainingEvent]:
         """Close the log, drop the scratch, write the model card and announce the model."""
-        if not metrics:
+        if not metrics and not self.request.selection.test:
             yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
         elapsed = time.monotonic() - self.started
         yield from self.log.write("", f"finished in {elapsed:.1f}s")
@@ -171,7 +173,7 @@ class TrainerRun:
             shutil.rmtree(self.work / name, ignore_errors=True)
         model = TrainedModel(name=self.request.model_name, kind=kind, path=self.out, metrics=metrics,
                              labels=tuple(labels), params=params_to_dict(self.params), log_path=self.log.path,
-                             embeddings=self.source.name, trigger=self.request.trigger,
+                             embeddings=self.source.name if self.source else None, trigger=self.request.trigger,
                              project=self.request.project.name)
         write_model_card(model, extra={"pipeline": "pipeline", **extra, "seconds": round(elapsed, 1)})
         yield TrainingFinished(model)

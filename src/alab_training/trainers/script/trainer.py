@@ -19,7 +19,6 @@ import os
 import shlex
 import signal
 import sys
-import time
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,14 +27,12 @@ import attrs
 
 from alab_training.domain import Completion, Project
 from alab_training.errors import ParamsError, SelectionError, TrainingError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingFinished, TrainingStarted
-from alab_training.model_io import write_model_card
+from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.params import TrainingParams, params_to_dict
-from alab_training.results import TrainedModel
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.ner import convert
 from alab_training.trainers.ner.trainer import check_trainable, tokenize
-from alab_training.trainers.running import TrainingLog, selection_lines
+from alab_training.trainers.running import TrainerRun, selection_lines
 from alab_training.trainers.script.process import GroupProcess
 
 __all__ = ["DEFAULT_TIMEOUT", "METRICS", "MODEL_DIR", "PROGRESS", "ScriptTrainer", "read_metrics", "script_path"]
@@ -179,33 +176,24 @@ class ScriptTrainer:
         yield from _ScriptRun(request, script).events()
 
 
-class _ScriptRun:
+class _ScriptRun(TrainerRun):
     """One script training: its model folder (``data/``, ``model/``, ``metrics.json``, the log) and its process."""
 
+    title = "script training"
+    scratch = ()
+
     def __init__(self, request: TrainingRequest, script: Path) -> None:
-        self.started = time.monotonic()
-        self.request = request
+        super().__init__(request, source=None)
         # Absolute in params.json and the card: a relative path means nothing from the script's working folder.
         self.params = attrs.evolve(request.params, script=str(script))
         self.script = script
-        self.out = request.output_dir
-        self.data = self.out / "data"
-        self.data.mkdir(parents=True, exist_ok=True)
-        self.log = TrainingLog(self.out / "training.log")
-
-    def events(self) -> Iterator[TrainingEvent]:
-        try:
-            yield from self._events()
-        finally:
-            self.log.close()
 
     def _events(self) -> Iterator[TrainingEvent]:
         request = self.request
         digest = hashlib.sha256(self.script.read_bytes()).hexdigest()
         timeout = self.params.script_timeout or DEFAULT_TIMEOUT
-        yield from self.log.write(f"script training of {request.model_name} (project {request.project.name})",
-                                  f"script: {self.script} (sha256 {digest})", f"time limit: {timeout:g}s",
-                                  f"parameters: {params_to_dict(self.params)}", *selection_lines(request))
+        yield from self.log.write(*self.header(), f"script: {self.script} (sha256 {digest})",
+                                  f"time limit: {timeout:g}s", *selection_lines(request))
         train_count, test_count, labels = yield from self._write_inputs()
         yield TrainingStarted(ScriptTrainer.training_type, train_count, test_count, self.params.epochs or 0)
 
@@ -219,20 +207,12 @@ class _ScriptRun:
         elif test_count:
             yield from self.log.write("", f"the script scored nothing although the test side has {test_count} "
                                           "sentence(s)")
-        else:
-            yield from self.log.write("", "no test side: set validation_split or test_tags to get scores")
-        elapsed = time.monotonic() - self.started
-        yield from self.log.write("", f"finished in {elapsed:.1f}s")
         control = request.project.config.labels_controls[0]
-        model = TrainedModel(name=request.model_name, kind="ner", path=self.out, metrics=metrics, labels=labels,
-                             params=params_to_dict(self.params), log_path=self.log.path, trigger=request.trigger,
-                             project=request.project.name)
-        write_model_card(model, extra={
+        yield from self.finish(kind="ner", labels=labels, metrics=metrics, extra={
             "pipeline": MODEL_DIR, "script": str(self.script), "script_sha256": digest,
             "from_name": control.name, "to_name": control.to_name, "train_sentences": train_count,
-            "test_sentences": test_count, "seconds": round(elapsed, 1),
+            "test_sentences": test_count,
         })
-        yield TrainingFinished(model)
 
     def _write_inputs(self) -> Generator[TrainingEvent, None, tuple[int, int, tuple[str, ...]]]:
         """The script's input files in ``data/``: the CoNLL of each side, the selection and the params."""
@@ -246,18 +226,18 @@ class _ScriptRun:
         yield from self.log.write("conversion:", *("  " + line for line in report.lines()))
         sides = {side: [s for item, task in zip(items, tagged) if item.split == side for s in task]
                  for side in ("train", "test")}
-        train_count = convert.write_conll(sides["train"], self.data / "train.conll")
-        test_count = convert.write_conll(sides["test"], self.data / "test.conll")
+        train_count = convert.write_conll(sides["train"], self.work / "train.conll")
+        test_count = convert.write_conll(sides["test"], self.work / "test.conll")
         if not train_count:
             raise SelectionError("the selected tasks hold no tokens to train on")
-        (self.data / "selection.json").write_text(json.dumps(_selection_document(request, tagged), indent=1,
+        (self.work / "selection.json").write_text(json.dumps(_selection_document(request, tagged), indent=1,
                                                              ensure_ascii=False), encoding="utf-8")
-        (self.data / "params.json").write_text(json.dumps(params_to_dict(self.params), indent=1), encoding="utf-8")
+        (self.work / "params.json").write_text(json.dumps(params_to_dict(self.params), indent=1), encoding="utf-8")
         labels = tuple(sorted({tag[2:] for s in sides["train"] for tag in s.tags if tag != "O"}))
         return train_count, test_count, labels
 
     def _command(self) -> list[str]:
-        data = self.data
+        data = self.work
         return [sys.executable, "-u", str(self.script),
                 "--train", str(data / "train.conll"), "--test", str(data / "test.conll"),
                 "--selection", str(data / "selection.json"), "--params", str(data / "params.json"),
