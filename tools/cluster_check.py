@@ -210,7 +210,7 @@ def executors(ui_port: int, app_id: str) -> list[dict]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from alab_training import TrainingParams, train
+    from alab_training import TrainingParams, load_model, predict, train
 
     failures: list[str] = []
     with standalone_cluster(args.worker_memory) as cluster:
@@ -233,6 +233,10 @@ def run_check(args: argparse.Namespace) -> int:
                 model = train(project, params, spark=spark, output_dir=output).model("ner")
                 seconds = time.monotonic() - started
                 saved = (model.path / "pipeline").is_dir()
+                # Pre-annotation from the saved model runs on the executors too.
+                test_tasks = [task for task in project.tasks if "test" in task.tags]
+                predictions = predict(load_model(model.path, spark), test_tasks)
+                predicted_spans = sum(len(p["result"]) for p in predictions)
             master = cluster.master_state()
             per_worker = [cluster.worker_state(index) for index in range(WORKERS)]
             figures = executors(ui_port, app_id)
@@ -277,6 +281,9 @@ def run_check(args: argparse.Namespace) -> int:
         failures.append(f"the driver ran {driver_tasks} task(s)")
     if not saved or "f1" not in model.metrics.get("micro", {}):
         failures.append("the training produced no saved, scored model")
+    print(f"the reloaded model predicted {predicted_spans} span(s) on {len(predictions)} test task(s)")
+    if len(predictions) != args.test_tasks:
+        failures.append("the reloaded model did not predict on every test task")
     total = sum(e["completedTasks"] for e in remote)
     print(f"tasks completed on the workers: {total}; on the driver: {driver_tasks}")
     for failure in failures:

@@ -254,9 +254,21 @@ def load_word_embeddings(spark: Any, source: EmbeddingsSource, *, input_cols: tu
                 if not folder.exists():
                     _build(spark, source, folder)
     model = WordEmbeddingsModel.load(str(folder)).setInputCols(list(input_cols)).setOutputCol(output_col)
+    return fit_for_executors(spark, [model])[0]
+
+
+def fit_for_executors(spark: Any, stages: list[Any]) -> list[Any]:
+    """The stages, with every word embeddings stage reading its vectors from memory where executors need that.
+
+    Used for the embeddings a training builds and for the stages of a loaded model alike.
+    """
     if _needs_in_memory_storage(spark):
-        model.setEnableInMemoryStorage(True)
-    return model
+        from sparknlp.annotator import WordEmbeddingsModel
+
+        for stage in stages:
+            if isinstance(stage, WordEmbeddingsModel):
+                stage.setEnableInMemoryStorage(True)
+    return stages
 
 
 def _needs_in_memory_storage(spark: Any) -> bool:

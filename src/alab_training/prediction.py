@@ -15,6 +15,7 @@ import attrs
 
 from alab_training.config import TRAINING_TYPES
 from alab_training.domain import Task
+from alab_training.embeddings import fit_for_executors
 from alab_training.errors import ParamsError, PluginError
 from alab_training.model_io import read_model_card
 from alab_training.results import TrainedModel
@@ -52,9 +53,9 @@ def load_model(path: str | os.PathLike[str] | TrainedModel, spark: Any = None) -
 
     folder = path.path if isinstance(path, TrainedModel) else Path(path)
     model, extra = read_model_card(folder)
-    if spark is None:
-        start_session()
+    spark = spark if spark is not None else start_session()
     pipeline = PipelineModel.load(str(folder / extra.get("pipeline", "pipeline")))
+    fit_for_executors(spark, pipeline.stages)
     return LoadedModel(model=model, pipeline=pipeline, extra=extra)
 
 
