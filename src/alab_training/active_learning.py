@@ -24,6 +24,7 @@ import attrs
 
 from alab_training.domain import CompletionStatus, Project
 from alab_training.errors import ActiveLearningError, ParamsError
+from alab_training.files import write_atomically
 from alab_training.params import TrainingParams, params_from_dict, params_to_dict
 
 __all__ = ["ActiveLearning", "ActiveLearningPolicy", "ActiveLearningState", "Decision", "TaskUncertainty",
@@ -268,12 +269,7 @@ def rank_by_uncertainty(models: Any, project: Project, *, limit: int | None = No
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    partial = path.with_suffix(".tmp")
-    with partial.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
+    write_atomically(path, json.dumps(data, indent=2))
 
 
 @contextlib.contextmanager

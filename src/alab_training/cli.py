@@ -14,6 +14,7 @@ from typing import TextIO
 from alab_training import events
 from alab_training.errors import AlabTrainingError
 from alab_training.export import load_project
+from alab_training.files import write_atomically
 from alab_training.params import TrainingParams
 from alab_training.selection import REASONS, Selection, select_completions
 
@@ -156,9 +157,7 @@ def _learning_curve(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"\n{curve.project}: {len(curve.test_tasks)} evaluation task(s), the same for every point; "
               f"{curve.available_train_tasks} training task(s) in all\n{curve.table()}\n")
     if args.json:
-        partial = Path(f"{args.json}.tmp")
-        partial.write_text(json.dumps(curve.as_dict(), indent=2))
-        partial.replace(args.json)
+        write_atomically(args.json, json.dumps(curve.as_dict(), indent=2))
         out.write(f"figures: {args.json}\n")
     if args.plot:
         out.write(f"plot:    {plot_learning_curve(curve, args.plot)}\n")

@@ -15,6 +15,7 @@ side, so the only thing that changes from point to point is how much annotated d
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import tempfile
@@ -28,6 +29,7 @@ import attrs
 from alab_training.domain import Project
 from alab_training.errors import MissingDependencyError, ParamsError
 from alab_training.events import TrainingEvent, TrainingFinished
+from alab_training.files import write_atomically
 from alab_training.params import TrainingParams, params_to_dict
 from alab_training.selection import select_completions, split_point
 from alab_training.training import train
@@ -269,11 +271,6 @@ def plot_learning_curve(curve: LearningCurve, path: str | os.PathLike[str]) -> P
     axes.grid(True, alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    target = Path(path)
-    partial = target.with_name(f".{target.name}.tmp")
-    try:
-        figure.savefig(partial, format="png")
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
+    return write_atomically(path, image.getvalue())

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from alab_training.errors import ModelCardError
+from alab_training.files import write_atomically
 from alab_training.results import TrainedModel
 
 __all__ = ["CARD", "read_model_card", "write_model_card"]
@@ -30,11 +31,7 @@ def write_model_card(model: TrainedModel, extra: dict[str, Any] | None = None) -
         "labels": list(model.labels),
         "extra": extra or {},
     }
-    target = model.path / CARD
-    temporary = target.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
-    temporary.replace(target)
-    return target
+    return write_atomically(model.path / CARD, json.dumps(card, indent=2, sort_keys=True, default=str))
 
 
 def read_model_card(path: str | os.PathLike[str]) -> tuple[TrainedModel, dict[str, Any]]:

@@ -24,8 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from alab_training.config.model import LabelingConfig
 from alab_training.config.parser import _attr_path, _flag, config_from_tree, load_config, parse_xml
 from alab_training.domain import Project
 from alab_training.errors import ConfigError, ModelCardError, ParamsError
+from alab_training.files import write_atomically
 from alab_training.model_io import read_model_card
 from alab_training.registry import ModelRegistry
 from alab_training.results import TrainedModel
@@ -395,27 +394,8 @@ def _check_models(config: LabelingConfig, models: tuple[TrainedModel, ...],
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:
-    """Replace ``path`` with ``data``: a temporary file beside it, flushed to disk, renamed over it."""
-    path = path.resolve()  # a symlinked config: rewrite the file it points to, keep the link
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            shutil.copymode(path, temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        if os.name == "posix":  # make the rename itself durable
-            folder = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+        return write_atomically(path, data)
     except OSError as exc:
         raise ConfigError(f"cannot write the labeling config {path}: {exc.strerror or exc} (it is unchanged)"
                           ) from exc
-    return path

@@ -30,8 +30,9 @@ import attrs
 
 from alab_training import events
 from alab_training.domain import Project
-from alab_training.engine.session import total_memory_bytes, default_driver_memory
+from alab_training.engine.session import default_driver_memory, total_memory_bytes
 from alab_training.errors import ParamsError
+from alab_training.files import write_atomically
 from alab_training.jobs.codec import event_from_json, result_from_json
 from alab_training.jobs.errors import JobTimeoutError, RunnerError
 from alab_training.jobs.model import Job, JobProgress, JobStatus, JobStatusChanged
@@ -91,12 +92,6 @@ def default_max_concurrent(memory_per_job: str | None = None) -> int:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_bytes(data)
-    partial.replace(path)
 
 
 def _append_log(job: Job, text: str) -> None:
@@ -261,8 +256,8 @@ class JobRunner:
         job.folder.mkdir()
         spec = {"params": job.params, "output_dir": str(job.output_dir), "versioning": job.versioning,
                 "trigger": job.trigger, "deploy": job.deploy, "plugins": list(self.plugins)}
-        _write_atomic(job.folder / "spec.json", json.dumps(spec, indent=1).encode())
-        _write_atomic(job.folder / "project.pickle", pickle.dumps(project))
+        write_atomically(job.folder / "spec.json", json.dumps(spec, indent=1).encode())
+        write_atomically(job.folder / "project.pickle", pickle.dumps(project))
         _append_log(job, f"queued: project {job.project}, params {json.dumps(job.params, sort_keys=True)}")
         with self._cond:
             self._check_open()

@@ -28,10 +28,10 @@ from alab_training.params import TrainingParams
 from alab_training.prediction import LoadedModel, PredictionInput
 from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
 from alab_training.trainers.ner import convert
 from alab_training.trainers.ner.graphs import check_graph_available, check_graph_builder, graph_folder
 from alab_training.trainers.ner.transfer import BaseModel, check_ids, embeddings_for, resolve_base_model, start_from
+from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
 
 __all__ = ["DEFAULTS", "NerTrainer", "text_stages", "tokenize"]
 
