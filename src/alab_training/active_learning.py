@@ -26,6 +26,7 @@ from alab_training.domain import CompletionStatus, Project
 from alab_training.errors import ActiveLearningError, ParamsError
 from alab_training.files import write_atomically
 from alab_training.params import TrainingParams, params_from_dict, params_to_dict
+from alab_training.training import train
 
 __all__ = ["ActiveLearning", "ActiveLearningPolicy", "ActiveLearningState", "Decision", "TaskUncertainty",
            "rank_by_uncertainty", "submitted_completions"]
@@ -150,10 +151,9 @@ class ActiveLearning:
     def check(self, project: Project) -> Decision:
         """Is a retraining due now? Reads only; :meth:`update` acts on it."""
         policy = self.policy(project.name)
-        submitted = submitted_completions(project)
         if policy is None:
-            return Decision(False, submitted, 0, 0, "active learning is off for this project")
-        return self._decide(project, policy, self._settled(self.state(project.name)), submitted)
+            return Decision(False, submitted_completions(project), 0, 0, "active learning is off for this project")
+        return self._decide(project, policy)[1]
 
     def update(self, project: Project) -> Any:
         """Call whenever completions may have changed: triggers the training when due, at most once.
@@ -166,14 +166,12 @@ class ActiveLearning:
         if policy is None:
             return None
         with self._locked(project.name):
-            state = self._settled(self.state(project.name))
-            submitted = submitted_completions(project)
-            decision = self._decide(project, policy, state, submitted)
+            state, decision = self._decide(project, policy)
             if not decision.due:
                 _LOG.debug("active learning for %s: not due (%s)", project.name, decision.reason)
                 return None
             # Counted before training starts, so a second call (or a restart mid-training) cannot trigger again.
-            state = attrs.evolve(state, previous=state.counted, counted=submitted, job_id=None,
+            state = attrs.evolve(state, previous=state.counted, counted=decision.submitted, job_id=None,
                                  triggered_at=datetime.now(timezone.utc), trainings=state.trainings + 1)
             self._save(state)
             _LOG.info("active learning for %s: %d new submitted completions (every %d): training", project.name,
@@ -183,8 +181,6 @@ class ActiveLearning:
                                          versioning=policy.versioning, trigger="active_learning")
                 self._save(attrs.evolve(state, job_id=job.id))
                 return job
-        from alab_training.training import train
-
         try:
             return train(project, policy.params, output_dir=self.output_dir, versioning=policy.versioning,
                          trigger="active_learning", deploy=policy.deploy)
@@ -195,21 +191,22 @@ class ActiveLearning:
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    def _decide(self, project: Project, policy: ActiveLearningPolicy, state: ActiveLearningState,
-                submitted: int) -> Decision:
+    def _decide(self, project: Project, policy: ActiveLearningPolicy) -> tuple[ActiveLearningState, Decision]:
+        """The project's state (a failed or cancelled triggered job rolled back) and whether a training is due."""
+        state = self._settled(self.state(project.name))
+        submitted = submitted_completions(project)
         new = submitted - state.counted
         if new < policy.every:
-            return Decision(False, submitted, new, policy.every, f"{new} of {policy.every} new completions")
+            return state, Decision(False, submitted, new, policy.every, f"{new} of {policy.every} new completions")
         if self.runner is not None and self.runner.is_training(project.name):
-            return Decision(False, submitted, new, policy.every, "a training of this project is running")
-        return Decision(True, submitted, new, policy.every)
+            return state, Decision(False, submitted, new, policy.every, "a training of this project is running")
+        return state, Decision(True, submitted, new, policy.every)
 
     def _settled(self, state: ActiveLearningState) -> ActiveLearningState:
         """The state with a failed or cancelled triggered job rolled back, so its completions count again."""
         if state.job_id is None or self.runner is None:
             return state
-        status = getattr(self.runner.get(state.job_id).status, "value", None)
-        if status in _SETTLED_BADLY:
+        if self.runner.get(state.job_id).status in _SETTLED_BADLY:
             return attrs.evolve(state, counted=state.previous, job_id=None)
         return state
 

@@ -21,7 +21,7 @@ from alab_training.errors import AlabTrainingError, ModelCardError
 from alab_training.model_io import CARD, read_model_card
 from alab_training.results import TrainedModel
 
-__all__ = ["ModelNotFoundError", "ModelRegistry", "RegistryError"]
+__all__ = ["ModelNotFoundError", "ModelRegistry", "RegistryError", "bare_model_name"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ def _newest_first(model: TrainedModel) -> tuple[datetime, int, str]:
     # Cards written by other tools may carry times without a zone (taken as UTC) or a non-numeric version.
     created = model.created_at if model.created_at.tzinfo else model.created_at.replace(tzinfo=timezone.utc)
     return created, model.version if isinstance(model.version, int) else 0, str(model.name)
+
+
+def bare_model_name(name: str) -> str:
+    """A model name as a config may write it, without the ``.model`` suffix Annotation Lab sometimes adds."""
+    return name.strip().removesuffix(".model")
 
 
 @attrs.frozen
@@ -150,7 +155,7 @@ class ModelRegistry:
         return model
 
     def _folder(self, name: str) -> Path:
-        bare = name.strip().removesuffix(".model")
+        bare = bare_model_name(name)
         separators = {"/", "\0", os.sep, *([os.altsep] if os.altsep else [])}
         if not bare or bare.startswith(".") or any(s in bare for s in separators):
             # Also what keeps get() and remove() inside root: no "..", no absolute paths.

@@ -37,7 +37,7 @@ from alab_training.domain import Project
 from alab_training.errors import ConfigError, ModelCardError, ParamsError
 from alab_training.files import write_atomically
 from alab_training.model_io import read_model_card
-from alab_training.registry import ModelRegistry
+from alab_training.registry import ModelRegistry, bare_model_name
 from alab_training.results import TrainedModel
 
 __all__ = ["MAX_MODELS", "DeployResult", "ModelAssignment", "deploy"]
@@ -137,7 +137,7 @@ def deploy(
     registered = {m.name: m for m in registry.list()} if registry is not None else {}
     # model name → embeddings storage reference, for every model whose embeddings are known
     embeddings = {name: m.embeddings for name, m in registered.items()}
-    embeddings.update({_bare(name): ref for name, ref in (known_models or {}).items()})
+    embeddings.update({bare_model_name(name): ref for name, ref in (known_models or {}).items()})
     embeddings.update({m.name: m.embeddings for m in models})
     known = set(embeddings) if registry is not None or known_models is not None else None
 
@@ -169,12 +169,8 @@ def deploy(
                         written=written, project=attrs.evolve(project, config=new_config) if project else None)
 
 
-def _bare(name: str) -> str:
-    return name.strip().removesuffix(".model")
-
-
 def _base(name: str) -> str:
-    return _VERSION.sub("", _bare(name))
+    return _VERSION.sub("", bare_model_name(name))
 
 
 def _resolve_models(model: Any, registry: ModelRegistry | None) -> tuple[TrainedModel, ...]:
@@ -281,7 +277,7 @@ class _Edits:
 
     def _assign(self, number: int, element: etree._Element, path: str) -> None:
         current = (element.get("model") or "").strip() or None
-        if current is not None and _bare(current) == self.model.name:
+        if current is not None and bare_model_name(current) == self.model.name:
             return
         if current is not None and not self.replace_pretrained and not self._ours(current):
             self.kept.append(ModelAssignment(path, element.sourceline, current, current))
@@ -293,7 +289,7 @@ class _Edits:
         """Whether ``other`` is a version of the deployed model, or (by the registry) of its project and kind."""
         if _base(other) == _base(self.model.name):
             return True
-        owner = self.registered.get(_bare(other))
+        owner = self.registered.get(bare_model_name(other))
         return (owner is not None and owner.kind == self.model.kind and owner.project is not None
                 and self.model.project is not None and owner.project.casefold() == self.model.project.casefold())
 
@@ -370,12 +366,12 @@ def _check_models(config: LabelingConfig, models: tuple[TrainedModel, ...],
     for control in config.labels_controls:
         for label in control.labels:
             if label.model:
-                places.setdefault(_bare(label.model), (
+                places.setdefault(bare_model_name(label.model), (
                     _attr_path(_attr_path("", "Labels", "name", control.name), "Label", "value", label.value),
                     label.line))
     for choices in config.choices_controls:
         if choices.model:
-            places.setdefault(_bare(choices.model), (_attr_path("", "Choices", "name", choices.name), choices.line))
+            places.setdefault(bare_model_name(choices.model), (_attr_path("", "Choices", "name", choices.name), choices.line))
     if len(places) > MAX_MODELS:
         newest = next(name for name in (*(m.name for m in models), *places) if name in places)
         path, line = places[newest]

@@ -232,8 +232,8 @@ class JobRunner:
                deploy: bool = False, versioning: bool = False, trigger: str = "manual") -> Job:
         """Queue a training of ``project``; it starts when a slot is free and no other job of the project runs.
 
-        ``params`` may be a dict (``params_from_dict``: unknown keys are an error). ``deploy`` is passed to
-        ``iter_training`` only when true.
+        ``params`` may be a dict (``params_from_dict``: unknown keys are an error). ``deploy`` rewrites the
+        project's config file once the training succeeded (``train(..., deploy=True)``).
 
         Raises:
             ParamsError: invalid parameters (the job is not created).
@@ -418,13 +418,13 @@ class JobRunner:
 
     def _tick(self) -> None:
         for run in list(self._running.values()):
-            self._follow(run)
+            # Whether it ended is known before reading: once the process is gone its last events are on file.
             if run.process is not None:
                 ended, code = run.process.poll() is not None, run.process.returncode
             else:
                 ended, code = not _worker_alive(run.job), None
+            self._follow(run)
             if ended:
-                self._follow(run)
                 self._finish(run, code)
             elif (run.cancel_requested is not None and not run.killed
                   and time.monotonic() - run.cancel_requested > self.grace):

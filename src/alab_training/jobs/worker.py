@@ -36,7 +36,7 @@ from alab_training.errors import PluginError
 from alab_training.jobs.codec import event_to_json, result_to_json
 from alab_training.params import params_from_dict
 from alab_training.plugins import get_plugin_manager, hookimpl
-from alab_training.training import iter_training
+from alab_training.training import train
 
 __all__ = ["Terminated", "describe", "main", "stamped"]
 
@@ -136,17 +136,10 @@ def _train(folder: Path, record: _Record) -> None:
     spec = json.loads((folder / "spec.json").read_text())
     _register(spec["plugins"], record)
     project = pickle.loads((folder / "project.pickle").read_bytes())
-    options: dict[str, Any] = {"output_dir": spec["output_dir"], "versioning": spec["versioning"],
-                               "trigger": spec["trigger"]}
-    if spec["deploy"]:
-        options["deploy"] = True  # passed only when asked, so that every other job runs on any iter_training
-    training = iter_training(project, params_from_dict(spec["params"]),
-                             on_event=lambda event: record(event_to_json(event), describe(event)), **options)
-    try:
-        while True:
-            next(training)  # the events reach ``record`` through on_event, TrainingFailed included
-    except StopIteration as done:
-        result = done.value
+    # The events reach ``record`` through on_event, TrainingFailed included.
+    result = train(project, params_from_dict(spec["params"]), output_dir=spec["output_dir"],
+                   versioning=spec["versioning"], trigger=spec["trigger"], deploy=spec["deploy"],
+                   on_event=lambda event: record(event_to_json(event), describe(event)))
     record({"event": "result", "result": result_to_json(result)},
            f"trained {len(result.models)} model(s)" + (f"; logs: {result.log_bundle}" if result.log_bundle else ""))
 
