@@ -15,6 +15,7 @@ from alab_training import events
 from alab_training.errors import AlabTrainingError
 from alab_training.export import load_project
 from alab_training.files import write_atomically
+from alab_training.learning_curve import DEFAULT_FRACTIONS
 from alab_training.params import TrainingParams
 from alab_training.selection import REASONS, Selection, select_completions
 
@@ -269,7 +270,7 @@ def _parser() -> argparse.ArgumentParser:
     curve = commands.add_parser("learning-curve", help="train on growing shares of the training tasks, score each "
                                                        "model on the same test tasks: does more annotation help?")
     _training_options(curve)
-    curve.add_argument("--fractions", nargs="+", type=float, default=[0.25, 0.5, 0.75, 1.0], metavar="F",
+    curve.add_argument("--fractions", nargs="+", type=float, default=list(DEFAULT_FRACTIONS), metavar="F",
                        help="shares of the training tasks, each in (0, 1] (default 0.25 0.5 0.75 1)")
     curve.add_argument("--plot", metavar="PNG", help="also draw the curve into this PNG (needs matplotlib: "
                                                      "pip install 'alab-training[plot]')")

@@ -15,11 +15,12 @@ import attrs
 
 from alab_training.errors import ParamsError
 
-__all__ = ["COMPLETION_FILTERS", "TIE_BREAKERS", "TrainingParams"]
+__all__ = ["COMPLETION_FILTERS", "TIE_BREAKERS", "TYPE_NAME", "TrainingParams"]
 
 COMPLETION_FILTERS = ("all_submitted", "reviewed_only")
 TIE_BREAKERS = ("latest", "annotator_priority")
-_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: What a training type may be called (``ner``, a plugin's ``gazetteer`` …).
+TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
 
 
@@ -130,7 +131,7 @@ class TrainingParams:
         script_timeout: seconds the script may run before it is stopped and the training fails.
     """
 
-    training_type: str | None = attrs.field(default=None, validator=_optional_match(_TYPE_NAME, "a training type name"))
+    training_type: str | None = attrs.field(default=None, validator=_optional_match(TYPE_NAME, "a training type name"))
     epochs: int | None = attrs.field(default=None, validator=_optional_number(1, 10_000, integer=True))
     learning_rate: float | None = attrs.field(default=None, validator=_optional_number(0, 1, low_open=True))
     decay: float | None = attrs.field(default=None, validator=_optional_number(0, 1))

@@ -12,12 +12,12 @@ import importlib
 import importlib.metadata
 import logging
 import os
-import re
 
 import pluggy
 
 from alab_training import hookspecs
 from alab_training.errors import PluginError
+from alab_training.params import TYPE_NAME
 from alab_training.trainers.base import Trainer
 
 __all__ = [
@@ -39,7 +39,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = ("alab_training.embeddings", "alab_training.t
                                    "alab_training.trainers.script")
 
 _LOG = logging.getLogger(__name__)
-_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _manager: pluggy.PluginManager | None = None
 
 
@@ -111,7 +110,7 @@ def available_trainers(manager: pluggy.PluginManager | None = None) -> dict[str,
     def register(trainer: Trainer) -> None:
         training_type = getattr(trainer, "training_type", None)
         origin = type(trainer).__module__
-        if not isinstance(training_type, str) or not _TYPE_NAME.match(training_type):
+        if not isinstance(training_type, str) or not TYPE_NAME.match(training_type):
             raise PluginError(f"trainer {trainer!r} needs a training_type like 'ner', got {training_type!r}",
                               plugin=origin)
         if not callable(getattr(trainer, "train", None)):

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import attrs
 
+from alab_training.config.rules import bare_model_name
 from alab_training.errors import AlabTrainingError, ModelCardError
 from alab_training.model_io import CARD, read_model_card
 from alab_training.results import TrainedModel
 
-__all__ = ["ModelNotFoundError", "ModelRegistry", "RegistryError", "bare_model_name"]
+__all__ = ["ModelNotFoundError", "ModelRegistry", "RegistryError"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -60,11 +61,6 @@ def _newest_first(model: TrainedModel) -> tuple[datetime, int, str]:
     # Cards written by other tools may carry times without a zone (taken as UTC) or a non-numeric version.
     created = model.created_at if model.created_at.tzinfo else model.created_at.replace(tzinfo=timezone.utc)
     return created, model.version if isinstance(model.version, int) else 0, str(model.name)
-
-
-def bare_model_name(name: str) -> str:
-    """A model name as a config may write it, without the ``.model`` suffix Annotation Lab sometimes adds."""
-    return name.strip().removesuffix(".model")
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ optional ``on_event`` callback.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from alab_training.config.deploy import deploy as deploy_models
 from alab_training.domain import Project
 from alab_training.errors import ConfigError, DeployError, ModelCardError, ParamsError, TrainingError
 from alab_training.events import TrainingEvent, TrainingFailed, TrainingFinished
+from alab_training.files import write_atomically
 from alab_training.model_io import CARD, read_model_card, write_model_card
 from alab_training.params import TrainingParams
 from alab_training.plugins import available_trainers, get_plugin_manager
@@ -122,13 +124,13 @@ def _log_bundle(root: Path, project: Project, selection: Any, models: list[Train
         return None
     stamp = models[-1].created_at.strftime("%Y%m%dT%H%M%S")
     target = root / f"{_NAME.sub('_', project.name)}_training_logs_{stamp}.zip"
-    partial = target.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
+    content = io.BytesIO()
+    with zipfile.ZipFile(content, "w", zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr("summary.txt", _summary(project, selection, models))
         for model in models:
             if model.log_path is not None and model.log_path.exists():
                 bundle.write(model.log_path, f"{model.name}.log")
-    partial.replace(target)
+    write_atomically(target, content.getvalue())
     return target
 
 

@@ -8,7 +8,7 @@ from alab_training.config.model import (
     LabelsControl,
 )
 from alab_training.config.parser import load_config, parse_xml
-from alab_training.config.rules import check_config, model_kind
+from alab_training.config.rules import bare_model_name, check_config, model_kind
 
 __all__ = [
     "TRAINING_TYPES",
@@ -16,6 +16,7 @@ __all__ = [
     "LabelDef",
     "LabelingConfig",
     "LabelsControl",
+    "bare_model_name",
     "check_config",
     "load_config",
     "model_kind",

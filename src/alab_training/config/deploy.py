@@ -33,11 +33,12 @@ from lxml import etree
 
 from alab_training.config.model import LabelingConfig
 from alab_training.config.parser import _attr_path, _flag, config_from_tree, load_config, parse_xml
+from alab_training.config.rules import bare_model_name
 from alab_training.domain import Project
 from alab_training.errors import ConfigError, ModelCardError, ParamsError
 from alab_training.files import write_atomically
 from alab_training.model_io import read_model_card
-from alab_training.registry import ModelRegistry, bare_model_name
+from alab_training.registry import ModelRegistry
 from alab_training.results import TrainedModel
 
 __all__ = ["MAX_MODELS", "DeployResult", "ModelAssignment", "deploy"]

@@ -9,10 +9,15 @@ from __future__ import annotations
 from alab_training.config.model import LabelingConfig, LabelsControl
 from alab_training.errors import ConfigError
 
-__all__ = ["check_config", "model_kind"]
+__all__ = ["bare_model_name", "check_config", "model_kind"]
 
 _KIND_PREFIXES = (("assertion", "assertion"), ("ner", "ner"), ("classification", "classification"),
                   ("classifier", "classification"))
+
+
+def bare_model_name(name: str) -> str:
+    """A model name as a config may write it, without the ``.model`` suffix Annotation Lab sometimes adds."""
+    return name.strip().removesuffix(".model")
 
 
 def model_kind(model_name: str) -> str | None:
@@ -75,7 +80,7 @@ def check_config(config: LabelingConfig, *, known_models: set[str] | None = None
                     path=path, line=label.line, rule="entity_label_with_assertion_model",
                 )
             if label.assertion:
-                assertion_models.setdefault(label.model.removesuffix(".model"), label.line)
+                assertion_models.setdefault(bare_model_name(label.model), label.line)
     if len(assertion_models) > 1:
         names = ", ".join(sorted(assertion_models))
         raise ConfigError(f"a project may use one assertion model; this config names {len(assertion_models)}: {names}",
@@ -83,14 +88,14 @@ def check_config(config: LabelingConfig, *, known_models: set[str] | None = None
                           rule="several_assertion_models")
 
     if known_models is not None:
-        known = {m.removesuffix(".model") for m in known_models}
+        known = {bare_model_name(m) for m in known_models}
         for control in config.labels_controls:
             for label in control.labels:
-                if label.model and label.model.removesuffix(".model") not in known:
+                if label.model and bare_model_name(label.model) not in known:
                     raise ConfigError(f"unknown model {label.model!r}",
                                       path=f"/Labels[@name={control.name!r}]/Label[@value={label.value!r}]",
                                       line=label.line, rule="unknown_model")
         for choices in config.choices_controls:
-            if choices.model and choices.model.removesuffix(".model") not in known:
+            if choices.model and bare_model_name(choices.model) not in known:
                 raise ConfigError(f"unknown model {choices.model!r}", path=f"/Choices[@name={choices.name!r}]",
                                   line=choices.line, rule="unknown_model")

@@ -140,6 +140,7 @@ class ExportReader:
 
     def __init__(self, config: LabelingConfig, *, strict: bool = False, source: str | None = None) -> None:
         self.config = config
+        self._text_keys = (config.text_key, *(k for k in _TEXT_FALLBACKS if k != config.text_key))
         self.strict = strict
         self.source = source
         self.warnings: list[LoadWarning] = []
@@ -210,8 +211,7 @@ class ExportReader:
     # -- tasks ------------------------------------------------------------------------------------------------
 
     def _text(self, data: Mapping[str, Any], path: str) -> str:
-        keys = (self.config.text_key, *(k for k in _TEXT_FALLBACKS if k != self.config.text_key))
-        for key in keys:
+        for key in self._text_keys:
             value = data.get(key)
             if isinstance(value, str):
                 return value

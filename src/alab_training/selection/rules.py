@@ -15,6 +15,7 @@ The rules (Annotation Lab's, made exact):
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -133,10 +134,16 @@ def choose_completion(task: Task, params: TrainingParams) -> Completion | Exclus
     if params.completion_filter == "reviewed_only":
         return _reason("not_reviewed")
     if params.tie_breaker == "annotator_priority":
-        priority = {name.casefold(): rank for rank, name in reversed(list(enumerate(params.annotator_priority)))}
+        priority = _priority_map(params.annotator_priority)
         best_rank = min(_priority_rank(c, priority) for c in usable)
         usable = [c for c in usable if _priority_rank(c, priority) == best_rank]
     return max(usable, key=recency_key)
+
+
+@functools.cache
+def _priority_map(annotators: tuple[str, ...]) -> dict[str, int]:
+    """Annotator (case-folded) → rank, the first listed ranking highest; built once per priority list."""
+    return {name.casefold(): rank for rank, name in reversed(list(enumerate(annotators)))}
 
 
 def select_completions(project: Project, params: TrainingParams | None = None) -> Selection:

@@ -7,6 +7,7 @@ generator as they appear, so epochs become events while training is still under 
 
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from alab_training.embeddings import EmbeddingsSource
-from alab_training.errors import TrainingError
+from alab_training.errors import SelectionError, TrainingError
 from alab_training.events import LogLine, TrainingEvent, TrainingFinished
 from alab_training.model_io import write_model_card
 from alab_training.params import params_to_dict
@@ -111,6 +112,20 @@ class FitInThread:
         return self._outcome["model"]
 
 
+def check_selection(request: TrainingRequest) -> None:
+    """Refuse, before anything starts, a training whose selection left nothing on the training side."""
+    if not request.selection.train:
+        counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
+        raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
+                             f"the reason codes: {', '.join(REASONS)}")
+
+
+def epoch_loss(text: str) -> float | None:
+    """An engine log's loss figure; ``None`` for NaN or an infinity."""
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
 def java_message(error: BaseException) -> str:
     """The Java exception's own message, without the Py4J stack dump."""
     java = getattr(error, "java_exception", None)
@@ -152,6 +167,12 @@ class TrainerRun:
 
     def _events(self) -> Iterator[TrainingEvent]:
         raise NotImplementedError
+
+    def spark(self) -> Any:
+        """The request's session, or the embedded one."""
+        from alab_training.engine import start_session
+
+        return self.request.spark if self.request.spark is not None else start_session()
 
     def header(self) -> list[str]:
         """The log's first lines: what trains, with which parameters and embeddings."""

@@ -22,16 +22,15 @@ from typing import Any
 
 from alab_training.domain import Project
 from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
-from alab_training.errors import ParamsError, SelectionError
+from alab_training.errors import ParamsError
 from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.metrics import classification_scores
 from alab_training.params import TrainingParams
 from alab_training.prediction import LoadedModel, PredictionInput
-from alab_training.selection import REASONS
 from alab_training.trainers.assertion import features
 from alab_training.trainers.assertion.data import Example, assertion_examples
 from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
+from alab_training.trainers.running import FitInThread, TrainerRun, check_selection, selection_lines
 
 __all__ = ["AssertionTrainer"]
 
@@ -59,10 +58,7 @@ class AssertionTrainer:
         if not config.ner_labels:
             raise ParamsError("the labeling config has no entity labels for assertion labels to sit on",
                               field="training_type", value="assertion")
-        if not request.selection.train:
-            counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
-            raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
-                                 f"the reason codes: {', '.join(REASONS)}")
+        check_selection(request)
         examples, report = assertion_examples(request.selection.items, config, request.params)
         classes = Counter(e.label for e in examples if e.split == "train")
         if not classes:
@@ -127,7 +123,6 @@ class _AssertionRun(TrainerRun):
         self.report = report
 
     def _events(self) -> Iterator[TrainingEvent]:
-        from alab_training.engine import start_session
 
         request, params = self.request, self.params
         max_iter = params.epochs or DEFAULT_MAX_ITER
@@ -138,7 +133,7 @@ class _AssertionRun(TrainerRun):
             f"context words seen at least {MIN_COUNT} times")
         yield from self.log.write(*selection_lines(request))
         yield from self.log.write("pairing:", *("  " + line for line in self.report.lines(self.examples)))
-        spark = request.spark if request.spark is not None else start_session()
+        spark = self.spark()
 
         embeddings = load_word_embeddings(spark, self.source)
         text_model = features.text_pipeline(spark, embeddings)

@@ -53,7 +53,7 @@ from alab_training.params import TrainingParams
 from alab_training.prediction import LoadedModel, PredictionInput
 from alab_training.selection import REASONS, Selection
 from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
+from alab_training.trainers.running import FitInThread, TrainerRun, epoch_loss, selection_lines
 
 __all__ = ["ClassificationTrainer", "Example", "choices_examples", "feature_stages"]
 
@@ -205,7 +205,6 @@ class _ClassificationRun(TrainerRun):
         self.classes = classes
 
     def _events(self) -> Iterator[TrainingEvent]:
-        from alab_training.engine import start_session
 
         request, params, control = self.request, self.params, self.control
         engine = "MultiClassifierDL" if control.multi_label else "ClassifierDL"
@@ -215,7 +214,7 @@ class _ClassificationRun(TrainerRun):
             f"→ {engine}; embeddings averaged per task (SentenceEmbeddings AVERAGE)")
         yield from self.log.write(*selection_lines(request))
         yield from self.log.write(*self._example_lines())
-        spark = request.spark if request.spark is not None else start_session()
+        spark = self.spark()
 
         train = [e for e in self.examples if e.split == "train"]
         test = [e for e in self.examples if e.split == "test"]
@@ -241,11 +240,13 @@ class _ClassificationRun(TrainerRun):
             if len(known) < len(test):
                 yield from self.log.write(f"  {len(test) - len(known)} test task(s) have a class never seen in "
                                           "training: left out of the engine's per-epoch check, scored at the end")
-        epochs = params.epochs or approach.getOrDefault("maxEpochs")
+        epochs = approach.getOrDefault("maxEpochs")
         yield TrainingStarted("classification", len(train), len(test), epochs)
 
         engine_logs = self.work / "engine_logs"
-        fitting = FitInThread(approach, features.transform(train_frame), engine_logs / f"{approach.uid}.log")
+        # Persisted: threshold tuning reads the same features again after the fit.
+        train_features = features.transform(train_frame).persist()
+        fitting = FitInThread(approach, train_features, engine_logs / f"{approach.uid}.log")
         for line in fitting.lines():
             yield from self._engine_line(line)
         classifier = fitting.result("classification")
@@ -258,9 +259,10 @@ class _ClassificationRun(TrainerRun):
             # hides setThreshold; rewrap the same Java object.
             classifier = MultiClassifierDLModel(java_model=classifier._java_obj)
             extra["threshold"], how = ((params.threshold, "from the parameters") if params.threshold is not None
-                                       else self._tuned_threshold(classifier, features.transform(train_frame)))
+                                       else self._tuned_threshold(classifier, train_features))
             classifier.setThreshold(extra["threshold"])
             yield from self.log.write(f"decision threshold {extra['threshold']:.2f} ({how})")
+        train_features.unpersist()
 
         from pyspark.ml import PipelineModel
 
@@ -338,8 +340,7 @@ class _ClassificationRun(TrainerRun):
         number, total = int(epoch.group(1)) + 1, int(epoch.group(2))
         yield from self.log.write(f"Epoch {number}/{total} - {epoch.group(3)}s - loss: {epoch.group(4)}"
                                   f"{epoch.group(5)}")
-        loss = float(epoch.group(4)) if epoch.group(4) not in ("NaN", "Infinity", "-Infinity") else None
-        yield EpochFinished(number, total, loss, float(epoch.group(3)))
+        yield EpochFinished(number, total, epoch_loss(epoch.group(4)), float(epoch.group(3)))
 
     @staticmethod
     def _engine_checks(engine_logs: Path) -> list[str]:

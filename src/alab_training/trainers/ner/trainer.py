@@ -13,12 +13,14 @@ With ``base_model`` the training starts from that NER model's weights, on its em
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from alab_training.config import LabelingConfig
 from alab_training.domain import Project, Task
 from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
 from alab_training.errors import ParamsError, SelectionError
@@ -26,19 +28,18 @@ from alab_training.events import EpochFinished, Evaluated, TrainingEvent, Traini
 from alab_training.metrics import entity_scores, token_scores
 from alab_training.params import TrainingParams
 from alab_training.prediction import LoadedModel, PredictionInput
-from alab_training.selection import REASONS
+from alab_training.selection import Selection
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.ner import convert
 from alab_training.trainers.ner.graphs import check_graph_available, check_graph_builder, graph_folder
 from alab_training.trainers.ner.transfer import BaseModel, check_ids, embeddings_for, resolve_base_model, start_from
-from alab_training.trainers.running import FitInThread, TrainerRun, selection_lines
+from alab_training.trainers.running import FitInThread, TrainerRun, check_selection, epoch_loss, selection_lines
 
 __all__ = ["DEFAULTS", "NerTrainer", "text_stages", "tokenize"]
 
 #: What unset parameters become (see the module docstring for why these and not NerDL's own).
 DEFAULTS = {"epochs": 12, "learning_rate": 0.003, "batch_size": 16}
 
-_LOG = logging.getLogger(__name__)
 _EPOCH = re.compile(r"^Epoch (\d+)/(\d+) - ([\d.]+)s - loss: (\S+)")
 _GRAPH = re.compile(r"^Name of the selected graph: (.+)$")
 
@@ -78,15 +79,54 @@ def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[convert.Sent
     return fitted, per_task
 
 
+@attrs.frozen
+class ConllData:
+    """A selection tokenized, IOB-tagged and written as ``train.conll`` and ``test.conll``."""
+
+    #: The fitted text pipeline (sentences, tokens), reused in the saved model.
+    text_model: Any
+    #: The tagged sentences of each selected task, in selection order.
+    tagged: list[list[convert.Sentence]]
+    report: convert.ConversionReport
+    train_path: Path
+    test_path: Path
+    train_count: int
+    test_count: int
+    #: The entity types tagged on the training side.
+    labels: tuple[str, ...]
+    #: The training side's characters (for the graph's shape).
+    chars: frozenset[str]
+
+
+def write_conll_data(spark: Any, selection: Selection, config: LabelingConfig, folder: Path) -> ConllData:
+    """Tokenize and tag the selected completions, write each side as CoNLL into ``folder``.
+
+    Raises:
+        SelectionError: the training side holds no token.
+    """
+    items = selection.items
+    text_model, sentences = tokenize(spark, [item.task for item in items])
+    tagged, report = convert.tag_selection(items, sentences, config)
+    sides = {side: [s for item, task in zip(items, tagged) if item.split == side for s in task]
+             for side in ("train", "test")}
+    train_path, test_path = folder / "train.conll", folder / "test.conll"
+    train_count = convert.write_conll(sides["train"], train_path)
+    test_count = convert.write_conll(sides["test"], test_path)
+    if not train_count:
+        raise SelectionError("the selected tasks hold no tokens to train on")
+    return ConllData(
+        text_model=text_model, tagged=tagged, report=report, train_path=train_path, test_path=test_path,
+        train_count=train_count, test_count=test_count,
+        labels=tuple(sorted({tag[2:] for s in sides["train"] for tag in s.tags if tag != "O"})),
+        chars=frozenset(char for s in sides["train"] for token in s.tokens for char in token.text))
+
+
 def check_trainable(request: TrainingRequest, training_type: str) -> None:
     """Refuse, before anything starts, an NER training with no entity labels or nothing to train on."""
     if not request.project.config.ner_labels:
         raise ParamsError("the labeling config has no entity labels to train NER on", field="training_type",
                           value=training_type)
-    if not request.selection.train:
-        counts = ", ".join(f"{code} {n}" for code, n in sorted(request.selection.excluded_counts().items()))
-        raise SelectionError(f"no task is left to train on ({counts or 'the project has no tasks'}); see "
-                             f"the reason codes: {', '.join(REASONS)}")
+    check_selection(request)
 
 
 class NerTrainer:
@@ -149,27 +189,20 @@ class _NerRun(TrainerRun):
         self.graph_name: str | None = None
 
     def _events(self) -> Iterator[TrainingEvent]:
-        from alab_training.engine import start_session
-
         request = self.request
         yield from self.log.write(*self.header())
         yield from self.log.write(*selection_lines(request))
-        spark = request.spark if request.spark is not None else start_session()
+        spark = self.spark()
 
-        selected = list(request.selection.items)
-        text_model, sentences = tokenize(spark, [item.task for item in selected])
-        train_sentences, test_sentences, report = self._tag(selected, sentences)
-        yield from self.log.write("conversion:", *("  " + line for line in report.lines()))
-        train_path, test_path = self.work / "train.conll", self.work / "test.conll"
-        train_count = convert.write_conll(train_sentences, train_path)
-        test_count = convert.write_conll(test_sentences, test_path)
-        if not train_count:
-            raise SelectionError("the selected tasks hold no tokens to train on")
+        data = write_conll_data(spark, request.selection, request.project.config, self.work)
+        yield from self.log.write("conversion:", *("  " + line for line in data.report.lines()))
+        train_path, test_path, train_count, test_count = (data.train_path, data.test_path, data.train_count,
+                                                          data.test_count)
+        labels = list(data.labels)
 
         embeddings = load_word_embeddings(spark, self.source)
-        labels = sorted({tag[2:] for sentence in train_sentences for tag in sentence.tags if tag != "O"})
-        chars = sorted({char for sentence in train_sentences for token in sentence.tokens for char in token.text})
-        graphs = graph_folder(self.source.dimension, 2 * len(labels) + 1, len(chars))
+        # Also with a base model: its zero-epoch probe fit needs a graph before the initialised one is built.
+        graphs = graph_folder(self.source.dimension, 2 * len(labels) + 1, len(data.chars))
         approach = self._approach(graphs)
         train_frame = embeddings.transform(self._read_conll(spark, train_path))
         plan = None
@@ -199,7 +232,7 @@ class _NerRun(TrainerRun):
         if plan is not None:
             check_ids(plan, ner_model)
 
-        pipeline = self._pipeline(text_model, embeddings, ner_model)
+        pipeline = self._pipeline(data.text_model, embeddings, ner_model)
         pipeline.write().overwrite().save(str(self.out / "pipeline"))
         metrics, token_level = {}, {}
         if test_frame is not None:
@@ -219,13 +252,6 @@ class _NerRun(TrainerRun):
             "to_name": control.to_name, "train_sentences": train_count, "test_sentences": test_count,
             **({"base_model": {"name": self.base.name, "path": str(self.base.path)}} if self.base else {}),
         })
-
-    def _tag(self, selected, sentences):
-        tagged, report = convert.tag_selection(selected, sentences, self.request.project.config)
-        train, test = [], []
-        for item, task_tagged in zip(selected, tagged):
-            (test if item.split == "test" else train).extend(task_tagged)
-        return train, test, report
 
     @staticmethod
     def _read_conll(spark: Any, path: Path):
@@ -262,8 +288,8 @@ class _NerRun(TrainerRun):
             self.graph_name = Path(graph.group(1)).name
         epoch = _EPOCH.match(line)
         if epoch:
-            loss = float(epoch.group(4)) if epoch.group(4) not in ("NaN", "Infinity") else None
-            yield EpochFinished(int(epoch.group(1)), int(epoch.group(2)), loss, float(epoch.group(3)))
+            yield EpochFinished(int(epoch.group(1)), int(epoch.group(2)), epoch_loss(epoch.group(4)),
+                                float(epoch.group(3)))
 
     @staticmethod
     def _pipeline(text_model, embeddings, ner_model):

@@ -26,12 +26,12 @@ from typing import Any, NoReturn
 import attrs
 
 from alab_training.domain import Completion, Project
-from alab_training.errors import ParamsError, SelectionError, TrainingError
+from alab_training.errors import ParamsError, TrainingError
 from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.params import TrainingParams, params_to_dict
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.ner import convert
-from alab_training.trainers.ner.trainer import check_trainable, tokenize
+from alab_training.trainers.ner.trainer import check_trainable, write_conll_data
 from alab_training.trainers.running import TrainerRun, selection_lines
 from alab_training.trainers.script.process import GroupProcess
 
@@ -216,25 +216,13 @@ class _ScriptRun(TrainerRun):
 
     def _write_inputs(self) -> Generator[TrainingEvent, None, tuple[int, int, tuple[str, ...]]]:
         """The script's input files in ``data/``: the CoNLL of each side, the selection and the params."""
-        from alab_training.engine import start_session
-
         request = self.request
-        spark = request.spark if request.spark is not None else start_session()
-        items = request.selection.items
-        _, sentences = tokenize(spark, [item.task for item in items])
-        tagged, report = convert.tag_selection(items, sentences, request.project.config)
-        yield from self.log.write("conversion:", *("  " + line for line in report.lines()))
-        sides = {side: [s for item, task in zip(items, tagged) if item.split == side for s in task]
-                 for side in ("train", "test")}
-        train_count = convert.write_conll(sides["train"], self.work / "train.conll")
-        test_count = convert.write_conll(sides["test"], self.work / "test.conll")
-        if not train_count:
-            raise SelectionError("the selected tasks hold no tokens to train on")
-        (self.work / "selection.json").write_text(json.dumps(_selection_document(request, tagged), indent=1,
+        data = write_conll_data(self.spark(), request.selection, request.project.config, self.work)
+        yield from self.log.write("conversion:", *("  " + line for line in data.report.lines()))
+        (self.work / "selection.json").write_text(json.dumps(_selection_document(request, data.tagged), indent=1,
                                                              ensure_ascii=False), encoding="utf-8")
         (self.work / "params.json").write_text(json.dumps(params_to_dict(self.params), indent=1), encoding="utf-8")
-        labels = tuple(sorted({tag[2:] for s in sides["train"] for tag in s.tags if tag != "O"}))
-        return train_count, test_count, labels
+        return data.train_count, data.test_count, data.labels
 
     def _command(self) -> list[str]:
         data = self.work
