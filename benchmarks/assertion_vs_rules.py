@@ -116,8 +116,8 @@ def main() -> None:
     import tempfile
 
     from alab_training import TrainingParams, load_project, train
-    from alab_training.engine import start_session
     from alab_training.metrics import classification_scores
+    from alab_training.runtime import start_session
 
     rows = read_rows(Path(args.data))
     print(f"{len(rows)} aligned rows; running the rules …", flush=True)

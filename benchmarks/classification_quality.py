@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from alab_training import TrainingParams, load_project, train
-from alab_training.engine import start_session
+from alab_training.runtime import start_session
 
 
 def _export(rows: list[tuple[str, list[str], bool]], from_name: str) -> list[dict]:

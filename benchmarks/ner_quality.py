@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from alab_training import TrainingParams, load_project, train
-from alab_training.export.iob import iob_to_tasks, read_iob
+from alab_training.exports.iob import iob_to_tasks, read_iob
 
 CONFIGS = {
     "ncbi_disease": ["Disease"],

@@ -48,7 +48,7 @@ NCBI_EXAMPLE = REPO / "examples" / "ncbi_disease"
 
 def read_corpus(data: Path, sentences: int | None, test_sentences: int | None, seed: int):
     """``(name, labels, train, test)``: sentences as lists of ``(token, tag)`` (IOB2)."""
-    from alab_training.export.iob import read_iob
+    from alab_training.exports.iob import read_iob
 
     conll = data / "conll2003_en"
     if (conll / "eng.train").exists():
@@ -65,7 +65,7 @@ def read_corpus(data: Path, sentences: int | None, test_sentences: int | None, s
 
 def _export_sentences(path: Path):
     """Train and test sentences of an export made by ``iob_to_tasks`` (lines = sentences, tokens = words)."""
-    from alab_training.trainers.ner.convert import Sentence, Token, tag_sentences
+    from alab_training.trainers.text import Sentence, Token, tag_sentences
 
     train, test = [], []
     for task in json.loads(path.read_text(encoding="utf-8")):
@@ -92,7 +92,7 @@ def config_for(labels: list[str]) -> str:
 
 def tags_on_corpus_tokens(test: list, predictions: list[dict]) -> list[list[str]]:
     """Predicted spans of each 10-sentence task put back on the corpus tokens (``iob_to_tasks``' layout)."""
-    from alab_training.trainers.ner.convert import Sentence, Token, tag_sentences
+    from alab_training.trainers.text import Sentence, Token, tag_sentences
 
     tags = []
     for start in range(0, len(test), 10):
@@ -111,8 +111,9 @@ def tags_on_corpus_tokens(test: list, predictions: list[dict]) -> list[list[str]
 
 
 def run_ours(labels, train, test, args, spark) -> dict:
-    from alab_training import TrainingParams, load_model, load_project, predict, train as train_models
-    from alab_training.export.iob import iob_to_tasks
+    from alab_training import TrainingParams, load_model, load_project, predict
+    from alab_training import train as train_models
+    from alab_training.exports.iob import iob_to_tasks
 
     train_tasks = iob_to_tasks(train)
     test_tasks = iob_to_tasks(test, first_id=len(train_tasks) + 1, tags=("test",))
@@ -133,7 +134,7 @@ def peer_python(args) -> str:
     """The spaCy venv's interpreter: ``--spacy-python``, or one created once under the alab-training cache."""
     if args.spacy_python:
         return args.spacy_python
-    from alab_training.engine import cache_root
+    from alab_training.runtime import cache_root
 
     venv = cache_root() / "peers" / SPACY.replace("==", "-")
     python = venv / "bin" / "python"
@@ -148,8 +149,9 @@ def peer_python(args) -> str:
 
 def glove_text(spark) -> Path:
     """The GloVe text our embeddings index is built from, written once beside the index cache."""
-    from alab_training.embeddings import _write_package_vectors, resolve_embeddings
-    from alab_training.engine import cache_root
+    from alab_training.plugins.manager import resolve_embeddings
+    from alab_training.runtime import cache_root
+    from alab_training.runtime.embeddings import _write_package_vectors
 
     source = resolve_embeddings(None)
     target = cache_root() / "peers" / f"{source.cache_key}.txt"
@@ -246,8 +248,8 @@ def main() -> None:
         spacy_worker(args.spacy_worker)
         return
 
-    from alab_training.engine import start_session
     from alab_training.metrics import entity_scores
+    from alab_training.runtime import start_session
 
     name, labels, train, test = read_corpus(Path(args.data), args.sentences, args.test_sentences, args.seed)
     gold = [[tag for _, tag in sentence] for sentence in test]

@@ -10,7 +10,7 @@ in a fresh subprocess so that the peaks do not mix:
 - json: `json.load` of the file;
 - ours: `load_project` + `select_completions` + conversion. Conversion is the pure-Python part of the NER
   trainer before Spark tokenises: for each selected completion its entity spans after overlap resolution
-  (`trainers.ner.convert.entity_spans`), gathered as `(task id, text, spans, split)` training rows.
+  (`trainers.text.entity_spans`), gathered as `(task id, text, spans, split)` training rows.
 
 Time is the wall time of the step alone (imports excluded), the best of `--runs`; the CPU time is printed
 too, as the steadier figure on a shared machine. Memory is the growth of the process' peak resident set during
@@ -42,7 +42,7 @@ REVIEWERS = ("admin", "lead.annotator")
 
 def corpus_sentences(data: Path) -> list[tuple[str, list[tuple[int, int]]]]:
     """NCBI-disease sentences as texts (tokens joined by spaces) with their Disease spans."""
-    from alab_training.export.iob import read_iob
+    from alab_training.exports.iob import read_iob
     from alab_training.metrics import iob_chunks
 
     sentences = []
@@ -146,7 +146,7 @@ def measure(side: str, path: str) -> dict[str, float]:
     """One side, in this process: wall and CPU time, peak resident-set growth, and what is still held after."""
     if side == "ours":
         from alab_training import TrainingParams, load_project, select_completions
-        from alab_training.trainers.ner.convert import entity_spans
+        from alab_training.trainers.text import entity_spans
 
         params = TrainingParams(test_tags=("test",))
     started_rss, started, started_cpu = _resident(), time.perf_counter(), time.process_time()

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from alab_training import TrainingParams, load_project, train
-from alab_training.embeddings import load_word_embeddings, resolve_embeddings
-from alab_training.engine import start_session
-from alab_training.export.iob import iob_to_tasks, read_iob
+from alab_training.exports.iob import iob_to_tasks, read_iob
+from alab_training.plugins.manager import resolve_embeddings
+from alab_training.runtime import start_session
+from alab_training.runtime.embeddings import load_word_embeddings
 from alab_training.trainers.ner.graphs import graph_folder
 
 CONFIG = ('<View><Text name="text" value="$text"/><Labels name="label" toName="text"><Label value="Disease"/>'

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from alab_training import TrainingParams, load_model, load_project, train
-from alab_training.engine import start_session
-from alab_training.export.iob import iob_to_tasks, read_iob
+from alab_training.exports.iob import iob_to_tasks, read_iob
 from alab_training.metrics import entity_scores
+from alab_training.runtime import start_session
 
 
 def config_for(labels: list[str]) -> str:

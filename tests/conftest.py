@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,8 +61,21 @@ def spark():
 
     Never skipped: if the jars cannot be provisioned the error (with Maven's own lines) fails the tests loudly.
     """
-    from alab_training.engine import start_session
+    from alab_training.runtime import start_session
 
     session = start_session(memory=os.environ.get("ALAB_TRAINING_TEST_MEMORY", "6g"), app_name="alab-training-tests")
     yield session
     session.stop()
+
+
+@contextlib.contextmanager
+def pip_installed(folder: Path, distribution: str, module: str) -> Iterator[None]:
+    """A plugin package installed with pip from ``folder``, as a user would, and removed afterwards."""
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(folder)], check=True)
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        subprocess.run([*pip, "uninstall", "--yes", distribution], check=True)
+        sys.modules.pop(module, None)

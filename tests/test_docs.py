@@ -8,10 +8,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from alab_training import hookspecs
-from alab_training.export.reader import WARNING_CODES
+from alab_training.exports.values import WARNING_CODES
 from alab_training.params import TrainingParams
-from alab_training.plugins import create_plugin_manager
+from alab_training.plugins import hookspecs
+from alab_training.plugins.manager import create_plugin_manager
 from alab_training.selection import REASONS
 
 DOCS = Path(__file__).parents[1] / "docs"
@@ -42,15 +42,15 @@ def test_every_reason_code_is_documented(code):
 
 def test_every_warning_code_is_used_and_documented():
     # Item problems are warned directly, or raised as _Problem where a span or answer is checked.
-    reader = (SOURCE / "export" / "reader.py").read_text()
-    used = set(re.findall(r'(?:\.warn|_Problem)\(\s*[^,]+,\s*"([a-z_]+)"', reader, re.S))
+    reader = "".join(path.read_text() for path in sorted((SOURCE / "exports").glob("*.py")))
+    used = set(re.findall(r'(?:\.warn|ItemProblem)\(\s*[^,]+,\s*"([a-z_]+)"', reader, re.S))
     assert used == set(WARNING_CODES)
     formats = (DOCS / "formats.md").read_text()
     assert [code for code in sorted(WARNING_CODES) if f"`{code}`" not in formats] == []
 
 
 def test_every_config_rule_is_documented():
-    source = "".join(path.read_text() for path in (SOURCE / "config").glob("*.py"))
+    source = "".join(path.read_text() for folder in ("config", "lifecycle") for path in (SOURCE / folder).glob("*.py"))
     rules = set(re.findall(r'rule="([a-z_]+)"', source))
     formats = (DOCS / "formats.md").read_text()
     assert [rule for rule in sorted(rules) if f"`{rule}`" not in formats] == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import os
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-import alab_training.plugins as plugins
+import alab_training.plugins.manager as plugins
 from alab_training.cli import main
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, pip_installed
 
 DOCS = REPO / "docs"
 SMS = DATA / "sms_spam" / "sms_spam_200.tsv"
@@ -95,16 +94,10 @@ def tutorial_package(tmp_path, monkeypatch):
     package.mkdir()
     for name in ("alab_training_keywords.py", "pyproject.toml"):
         (package / name).write_text(TUTORIAL[name])
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(package)], check=True)
-    importlib.invalidate_caches()
     monkeypatch.setenv("ALAB_TRAINING_LOAD_PLUGINS", "keywords")
     monkeypatch.setattr(plugins, "_manager", None)
-    try:
+    with pip_installed(package, "alab-training-keywords", "alab_training_keywords"):
         yield
-    finally:
-        subprocess.run([*pip, "uninstall", "--yes", "alab-training-keywords"], check=True)
-        sys.modules.pop("alab_training_keywords", None)
 
 
 def test_the_tutorial_trains_through_its_entry_point(tutorial_package, tmp_path, monkeypatch):

@@ -165,7 +165,7 @@ def cluster_session(cluster: Cluster, *, driver_memory: str, executor_memory: st
     """A SparkSession against the standalone master, as a cluster user would build it (not ``start_session``)."""
     from pyspark.sql import SparkSession
 
-    from alab_training.engine import provision_jars
+    from alab_training.runtime import provision_jars
 
     os.environ["SPARK_LOCAL_IP"] = HOST
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -85,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     from sparknlp.annotator import NerConverter, NerDLApproach
     from sparknlp.training import CoNLL
 
-    from alab_training.embeddings import load_word_embeddings, resolve_embeddings
-    from alab_training.engine import start_session
     from alab_training.metrics import entity_scores
+    from alab_training.plugins.manager import resolve_embeddings
+    from alab_training.runtime import start_session
+    from alab_training.runtime.embeddings import load_word_embeddings
+    from alab_training.runtime.fit import FitInThread
     from alab_training.trainers.ner.graphs import distinct_chars, graph_folder
-    from alab_training.trainers.ner.trainer import text_stages
-    from alab_training.trainers.running import FitInThread
+    from alab_training.trainers.text import text_stages
 
     spark = start_session(app_name="custom-ner-script")  # driver memory: $ALAB_TRAINING_DRIVER_MEMORY
     try:

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from alab_training.export.iob import iob_to_tasks, read_iob
+from alab_training.exports.iob import iob_to_tasks, read_iob
 
 source = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/ncbi_disease")
 train = iob_to_tasks(read_iob(source / "train.tsv"), annotator="ncbi")

@@ -1,7 +1,8 @@
 """alab-training: turn an annotation team's work into trained Spark NLP models.
 
 Load a project (an Annotation Lab or Label Studio export plus its labeling config), choose the completion of
-each task to learn from, and train — see the README for a walk-through.
+each task to learn from, and train — see the README for a walk-through. Everything a notebook, a host application
+or a plugin needs is importable from here; ``docs/architecture.md`` shows where each part lives.
 """
 
 from __future__ import annotations
@@ -9,43 +10,64 @@ from __future__ import annotations
 import importlib.metadata
 
 from alab_training.config import LabelingConfig, load_config
-from alab_training.config.deploy import DeployResult, deploy
-from alab_training.domain import (
+from alab_training.errors import (
+    ActiveLearningError,
+    AlabTrainingError,
+    ConfigError,
+    DeployError,
+    EngineError,
+    ExportError,
+    JobError,
+    JobNotFoundError,
+    JobTimeoutError,
+    MissingDependencyError,
+    ModelCardError,
+    ModelNotFoundError,
+    ParamsError,
+    PluginError,
+    RegistryError,
+    RunnerError,
+    SelectionError,
+    TrainingError,
+)
+from alab_training.exports import load_project
+from alab_training.lifecycle.active_learning import ActiveLearning, ActiveLearningPolicy, rank_by_uncertainty
+from alab_training.lifecycle.deploy import DeployResult, deploy
+from alab_training.lifecycle.jobs import Job, JobRunner, JobStatus
+from alab_training.lifecycle.learning_curve import LearningCurve, learning_curve, plot_learning_curve
+from alab_training.lifecycle.prediction import load_model, predict
+from alab_training.lifecycle.registry import ModelRegistry
+from alab_training.lifecycle.training import iter_training, train
+from alab_training.model import (
     ChoiceAnswer,
     Completion,
     CompletionStatus,
+    EpochFinished,
+    Evaluated,
     LoadWarning,
+    LogLine,
     Prediction,
     Project,
     Relation,
     Review,
     Span,
     Task,
+    TrainedModel,
+    TrainingEvent,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingResult,
+    TrainingStarted,
 )
-from alab_training.errors import (
-    AlabTrainingError,
-    ConfigError,
-    DeployError,
-    EngineError,
-    ExportError,
-    MissingDependencyError,
-    ParamsError,
-    PluginError,
-    SelectionError,
-    TrainingError,
-)
-from alab_training.export import load_project
-from alab_training.jobs import Job, JobRunner, JobStatus
-from alab_training.learning_curve import LearningCurve, learning_curve, plot_learning_curve
 from alab_training.params import TrainingParams
 from alab_training.plugins import hookimpl
-from alab_training.prediction import LoadedModel, load_model, predict
-from alab_training.registry import ModelNotFoundError, ModelRegistry
-from alab_training.results import TrainedModel, TrainingResult
 from alab_training.selection import ExclusionReason, Selection, select_completions
-from alab_training.training import iter_training, train
+from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest
 
 __all__ = [
+    "ActiveLearning",
+    "ActiveLearningError",
+    "ActiveLearningPolicy",
     "AlabTrainingError",
     "ChoiceAnswer",
     "Completion",
@@ -54,32 +76,48 @@ __all__ = [
     "DeployError",
     "DeployResult",
     "EngineError",
+    "EpochFinished",
+    "Evaluated",
     "ExclusionReason",
     "ExportError",
     "Job",
+    "JobError",
+    "JobNotFoundError",
     "JobRunner",
     "JobStatus",
+    "JobTimeoutError",
     "LabelingConfig",
     "LearningCurve",
     "LoadWarning",
     "LoadedModel",
+    "LogLine",
     "MissingDependencyError",
+    "ModelCardError",
     "ModelNotFoundError",
     "ModelRegistry",
     "ParamsError",
     "PluginError",
     "Prediction",
+    "PredictionInput",
     "Project",
+    "RegistryError",
     "Relation",
     "Review",
+    "RunnerError",
     "Selection",
     "SelectionError",
     "Span",
     "Task",
     "TrainedModel",
+    "Trainer",
     "TrainingError",
+    "TrainingEvent",
+    "TrainingFailed",
+    "TrainingFinished",
     "TrainingParams",
+    "TrainingRequest",
     "TrainingResult",
+    "TrainingStarted",
     "deploy",
     "hookimpl",
     "iter_training",
@@ -89,6 +127,7 @@ __all__ = [
     "load_project",
     "plot_learning_curve",
     "predict",
+    "rank_by_uncertainty",
     "select_completions",
     "train",
 ]

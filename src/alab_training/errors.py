@@ -1,7 +1,8 @@
 """The exception hierarchy: one base class, specific subclasses carrying data as attributes.
 
 Host applications catch :class:`AlabTrainingError`; each subclass also says *where* the problem is
-(a JSON path into the export, a place in the labeling config, a parameter name), so a UI can point at it.
+(a JSON path into the export, a place in the labeling config, a parameter name, a job id), so a UI can point at it.
+Every exception class of the library is defined here.
 """
 
 from __future__ import annotations
@@ -10,13 +11,22 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ActiveLearningError",
     "AlabTrainingError",
     "ConfigError",
+    "DeployError",
     "EngineError",
     "ExportError",
+    "JobError",
+    "JobNotFoundError",
+    "JobTimeoutError",
+    "MissingDependencyError",
     "ModelCardError",
+    "ModelNotFoundError",
     "ParamsError",
     "PluginError",
+    "RegistryError",
+    "RunnerError",
     "SelectionError",
     "TrainingError",
 ]
@@ -66,7 +76,7 @@ class DeployError(ConfigError):
     """Training succeeded but deploying its models was refused; the models are saved, the config untouched.
 
     Attributes:
-        result: the :class:`~alab_training.results.TrainingResult` (the models are in the registry).
+        result: the :class:`~alab_training.model.TrainingResult` (the models are in the registry).
         path, line, rule: as for :class:`ConfigError`, from the refused deploy.
     """
 
@@ -181,3 +191,66 @@ class MissingDependencyError(AlabTrainingError, ImportError):
         self.package = package
         self.extra = extra
         super().__init__(f"{message}: install {package} (pip install 'alab-training[{extra}]')")
+
+
+class RegistryError(AlabTrainingError):
+    """The registry's folder cannot be used (it is a file, or unreadable).
+
+    Attributes:
+        root: the registry's folder.
+    """
+
+    def __init__(self, message: str, *, root: Path) -> None:
+        self.message = message
+        self.root = root
+        super().__init__(f"{root}: {message}")
+
+
+class ModelNotFoundError(RegistryError, LookupError):
+    """No model of that name (or of that project and kind) is in the registry.
+
+    Attributes:
+        name: the name asked for, when a name was.
+        project: the project asked for (``ModelRegistry.latest``).
+        kind: the kind asked for (``ModelRegistry.latest``).
+    """
+
+    def __init__(self, message: str, *, root: Path, name: str | None = None, project: str | None = None,
+                 kind: str | None = None) -> None:
+        self.name = name
+        self.project = project
+        self.kind = kind
+        super().__init__(message, root=root)
+
+
+class JobError(AlabTrainingError):
+    """Base class of the job runner's errors.
+
+    Attributes:
+        job_id: the job concerned, when there is one.
+    """
+
+    def __init__(self, message: str, *, job_id: str | None = None) -> None:
+        self.message = message
+        self.job_id = job_id
+        super().__init__(f"job {job_id}: {message}" if job_id else message)
+
+
+class JobNotFoundError(JobError, LookupError):
+    """No job has this id in the runner's store."""
+
+
+class JobTimeoutError(JobError, TimeoutError):
+    """``JobRunner.wait`` ran out of time before the job finished.
+
+    Attributes:
+        job: the :class:`~alab_training.lifecycle.jobs.Job` as it was when the time ran out.
+    """
+
+    def __init__(self, message: str, *, job: Any) -> None:
+        self.job = job
+        super().__init__(message, job_id=job.id)
+
+
+class RunnerError(JobError, RuntimeError):
+    """The runner cannot do what was asked: it is closed, or another runner already uses its root folder."""

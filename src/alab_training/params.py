@@ -1,8 +1,12 @@
 """Training parameters: one frozen, validated value object for every trainer.
 
 The Spark NLP knobs (``epochs``, ``learning_rate``, ``decay``, ``dropout``, ``batch_size``) default to ``None``,
-meaning "the engine's own default for the annotator that trains" — NerDL and ClassifierDL differ (e.g. batch
-size 8 vs 64), so one number here could not honour both. Each trainer documents its defaults.
+meaning "the training type's own default" — NerDL and ClassifierDL differ (e.g. batch size 8 vs 64), so one number
+here could not honour both. Each trainer documents its defaults.
+
+A trainer's own parameters go in ``options={training_type: {...}}`` and are validated by the trainer's options
+class (:func:`trainer_options`). The built-in trainers' older keywords (``threshold``, ``unannotated_label``,
+``unannotated_sampling``, ``script``, ``script_timeout``) stay top-level fields, as they always were.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import attrs
 
 from alab_training.errors import ParamsError
 
-__all__ = ["COMPLETION_FILTERS", "TIE_BREAKERS", "TYPE_NAME", "TrainingParams"]
+__all__ = ["COMPLETION_FILTERS", "TIE_BREAKERS", "TYPE_NAME", "TrainingParams", "params_from_dict", "params_to_dict",
+           "trainer_options"]
 
 COMPLETION_FILTERS = ("all_submitted", "reviewed_only")
 TIE_BREAKERS = ("latest", "annotator_priority")
-#: What a training type may be called (``ner``, a plugin's ``gazetteer`` …).
-TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
+#: What a training type may be called (``ner``, a plugin's ``gazetteer`` …); always matched in full.
+TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_LANGUAGE = re.compile(r"[a-z]{2,3}([-_][A-Za-z]{2,4})?")
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -85,7 +90,7 @@ def _one_of(choices: tuple[str, ...]):
 
 def _optional_match(pattern: re.Pattern[str], what: str):
     def check(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
-        if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+        if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
             raise ParamsError(f"{value!r} is not {what}", field=attribute.name, value=value)
 
     return check
@@ -94,6 +99,25 @@ def _optional_match(pattern: re.Pattern[str], what: str):
 def _optional_text(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ParamsError(f"expected a non-empty string, got {value!r}", field=attribute.name, value=value)
+
+
+def _options_copy(value: Any) -> Any:
+    """A private copy, so a caller's later change to its dict cannot change frozen params."""
+    if isinstance(value, dict):
+        return {key: dict(inner) if isinstance(inner, dict) else inner for key, inner in value.items()}
+    return value
+
+
+def _options(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ParamsError(f"expected {{training type: {{option: value}}}}, got {type(value).__name__}",
+                          field="options", value=value)
+    for training_type, options in value.items():
+        if not isinstance(training_type, str) or not TYPE_NAME.fullmatch(training_type):
+            raise ParamsError(f"{training_type!r} is not a training type name", field="options", value=training_type)
+        if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
+            raise ParamsError(f"expected an object of options, got {type(options).__name__}",
+                              field=f"options.{training_type}", value=options)
 
 
 @attrs.frozen(kw_only=True)
@@ -129,6 +153,8 @@ class TrainingParams:
             (MultiClassifierDL ``threshold``); ``None`` = the trainer's default.
         script: for ``training_type="script"``, the path of the user's training script.
         script_timeout: seconds the script may run before it is stopped and the training fails.
+        options: per training type, that trainer's own options, e.g. ``{"gazetteer": {"min_count": 2}}``;
+            checked against the trainer's options class before training starts (:func:`trainer_options`).
     """
 
     training_type: str | None = attrs.field(default=None, validator=_optional_match(TYPE_NAME, "a training type name"))
@@ -156,6 +182,8 @@ class TrainingParams:
     script: str | None = attrs.field(default=None, validator=_optional_text)
     script_timeout: float | None = attrs.field(default=None, validator=_optional_number(0, 7 * 24 * 3600,
                                                                                         low_open=True))
+    options: dict[str, dict[str, Any]] = attrs.field(factory=dict, converter=_options_copy, validator=_options,
+                                                     hash=False)
 
     def __attrs_post_init__(self) -> None:
         if self.tie_breaker == "annotator_priority" and not self.annotator_priority:
@@ -185,3 +213,48 @@ def params_to_dict(params: TrainingParams) -> dict[str, Any]:
     data = {key: list(value) if isinstance(value, tuple) else value for key, value in attrs.asdict(params).items()}
     data["unannotated_sampling"] = dict(params.unannotated_sampling)
     return data
+
+
+def trainer_options(params: TrainingParams, training_type: str, options_type: type | None) -> Any:
+    """The typed options of one trainer: ``options_type(**params.options[training_type])``.
+
+    Args:
+        params: the parameters.
+        training_type: the trainer's type; its entry in ``params.options`` (absent: all defaults).
+        options_type: the trainer's attrs options class, or ``None`` when it takes no options.
+
+    Returns:
+        An instance of ``options_type``, or ``None`` for a trainer without options.
+
+    Raises:
+        ParamsError: options for a trainer that takes none, an unknown key, or a value the class refuses; the
+            field is the option's path, e.g. ``options.gazetteer.min_count``.
+    """
+    given = params.options.get(training_type, {})
+    where = f"options.{training_type}"
+    if options_type is None:
+        if given:
+            raise ParamsError(f"the {training_type} trainer takes no options", field=where, value=given)
+        return None
+    known = {field.name for field in attrs.fields(options_type)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ParamsError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}",
+                          field=f"{where}.{unknown[0]}", value=given[unknown[0]])
+    try:
+        return options_type(**given)
+    except ParamsError as exc:
+        raise ParamsError(exc.message, field=f"{where}.{exc.field}", value=exc.value) from exc
+    except (TypeError, ValueError) as exc:  # attrs' own validators and converters
+        message = str(exc.args[0] if exc.args else exc)
+        name = _failed_field(exc, message, known)
+        raise ParamsError(message, field=f"{where}.{name}" if name else where,
+                          value=given.get(name) if name else given) from exc
+
+
+def _failed_field(exc: Exception, message: str, known: set[str]) -> str | None:
+    """The option an attrs validator refused: its ``Attribute`` argument, else the ``'name'`` its message quotes."""
+    if len(exc.args) > 1 and isinstance(exc.args[1], attrs.Attribute):
+        return exc.args[1].name
+    quoted = re.match(r"'(\w+)'", message)
+    return quoted.group(1) if quoted and quoted.group(1) in known else None

@@ -15,9 +15,8 @@ from mlflow import MlflowClient
 
 import alab_training.integrations.mlflow as mlflow_plugin
 from alab_training import TrainingParams, hookimpl, iter_training, load_project, train
-from alab_training.events import EpochFinished, Evaluated, LogLine, TrainingFinished, TrainingStarted
-from alab_training.plugins import create_plugin_manager, get_plugin_manager
-from alab_training.results import TrainedModel
+from alab_training.model import EpochFinished, Evaluated, LogLine, TrainedModel, TrainingFinished, TrainingStarted
+from alab_training.plugins.manager import create_plugin_manager, get_plugin_manager
 from tests.conftest import DATA
 
 SMS = DATA / "sms_spam" / "sms_spam_200.tsv"
@@ -242,9 +241,9 @@ def test_without_mlflow_the_plugin_does_nothing(tmp_path):
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
         import alab_training.integrations.mlflow as plugin
         from alab_training import TrainingParams, hookimpl, load_project, train
-        from alab_training.events import TrainingFinished, TrainingStarted
-        from alab_training.plugins import create_plugin_manager, get_plugin_manager
-        from alab_training.results import TrainedModel
+        from alab_training.model import TrainingFinished, TrainingStarted
+        from alab_training.plugins.manager import create_plugin_manager, get_plugin_manager
+        from alab_training.model import TrainedModel
 
         class Trainer:
             training_type = "scripted"

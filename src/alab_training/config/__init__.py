@@ -1,6 +1,11 @@
-"""Labeling configs (Label Studio XML): parse safely, validate by the seed's rules, tell what can train."""
+"""Labeling configs (Label Studio XML): parse safely, validate by the seed's rules, tell what can train.
 
-from alab_training.config.model import (
+The values (:class:`LabelingConfig` and its controls) are in :mod:`.controls`, reading in :mod:`.parser`, the
+seed's rules in :mod:`.rules`, and the byte-preserving rewrite of ``model=`` attributes (what deploying writes)
+in :mod:`.rewrite`. Nothing here knows about trained models or the engine.
+"""
+
+from alab_training.config.controls import (
     TRAINING_TYPES,
     ChoicesControl,
     LabelDef,

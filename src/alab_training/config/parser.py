@@ -7,11 +7,11 @@ from pathlib import Path
 
 from lxml import etree
 
-from alab_training.config.model import ChoicesControl, LabelDef, LabelingConfig, LabelsControl
+from alab_training.config.controls import ChoicesControl, LabelDef, LabelingConfig, LabelsControl
 from alab_training.config.rules import check_config
 from alab_training.errors import ConfigError
 
-__all__ = ["load_config", "parse_xml"]
+__all__ = ["MAX_CONFIG_BYTES", "config_from_tree", "element_path", "is_true", "load_config", "parse_xml"]
 
 #: Real configs are a few KB; anything this large is a mistake or an attack.
 MAX_CONFIG_BYTES = 5 * 1024 * 1024
@@ -74,11 +74,13 @@ def parse_xml(data: str | bytes) -> etree._ElementTree:
     return tree
 
 
-def _attr_path(parent: str, tag: str, key: str, value: str | None) -> str:
+def element_path(parent: str, tag: str, key: str, value: str | None) -> str:
+    """The path errors use for an element: ``/Labels[@name='label']`` below ``parent``."""
     return f"{parent}/{tag}[@{key}={value!r}]" if value else f"{parent}/{tag}"
 
 
-def _flag(element: etree._Element, name: str) -> bool:
+def is_true(element: etree._Element, name: str) -> bool:
+    """Whether a boolean attribute (``assertion="true"``, ``train="1"``) is set."""
     return (element.get(name) or "").strip().lower() in _TRUE
 
 
@@ -91,27 +93,28 @@ def _control_name(element: etree._Element, what: str) -> str:
 
 def _parse_labels(element: etree._Element) -> LabelsControl:
     name = _control_name(element, "Labels")
-    base = _attr_path("", "Labels", "name", name)
+    base = element_path("", "Labels", "name", name)
     labels: list[LabelDef] = []
     seen: set[str] = set()
     for label in element.iter("Label"):
         value = label.get("value")
         if value is None or not value.strip():
-            raise ConfigError("<Label> needs a value", path=f"{base}/Label", line=label.sourceline, rule="missing_value")
+            raise ConfigError("<Label> needs a value", path=f"{base}/Label", line=label.sourceline,
+                              rule="missing_value")
         if value in seen:
             raise ConfigError(
-                f"label {value!r} appears twice", path=_attr_path(base, "Label", "value", value),
+                f"label {value!r} appears twice", path=element_path(base, "Label", "value", value),
                 line=label.sourceline, rule="duplicate_label",
             )
         seen.add(value)
         model = (label.get("model") or "").strip() or None
-        labels.append(LabelDef(value=value, assertion=_flag(label, "assertion"), model=model, line=label.sourceline))
+        labels.append(LabelDef(value=value, assertion=is_true(label, "assertion"), model=model, line=label.sourceline))
     return LabelsControl(name=name, to_name=element.get("toName", ""), labels=tuple(labels), line=element.sourceline)
 
 
 def _parse_choices(element: etree._Element) -> ChoicesControl:
     name = _control_name(element, "Choices")
-    base = _attr_path("", "Choices", "name", name)
+    base = element_path("", "Choices", "name", name)
     choice = (element.get("choice") or "single").strip().lower()
     if choice not in ("single", "multiple", "single-radio"):
         raise ConfigError(
@@ -122,10 +125,11 @@ def _parse_choices(element: etree._Element) -> ChoicesControl:
     for option in element.iter("Choice"):
         value = option.get("value")
         if value is None or not value.strip():
-            raise ConfigError("<Choice> needs a value", path=f"{base}/Choice", line=option.sourceline, rule="missing_value")
+            raise ConfigError("<Choice> needs a value", path=f"{base}/Choice", line=option.sourceline,
+                              rule="missing_value")
         if value in values:
             raise ConfigError(
-                f"choice {value!r} appears twice", path=_attr_path(base, "Choice", "value", value),
+                f"choice {value!r} appears twice", path=element_path(base, "Choice", "value", value),
                 line=option.sourceline, rule="duplicate_choice",
             )
         values.append(value)
@@ -134,7 +138,7 @@ def _parse_choices(element: etree._Element) -> ChoicesControl:
         to_name=element.get("toName", ""),
         values=tuple(values),
         choice="multiple" if choice == "multiple" else "single",
-        train=_flag(element, "train"),
+        train=is_true(element, "train"),
         model=(element.get("model") or "").strip() or None,
         line=element.sourceline,
     )
@@ -142,6 +146,11 @@ def _parse_choices(element: etree._Element) -> ChoicesControl:
 
 def config_from_tree(tree: etree._ElementTree, xml: str, *, known_models: set[str] | None = None,
                      source: str | None = None) -> LabelingConfig:
+    """The validated config of a parsed tree whose text is ``xml`` (see :func:`load_config` for the arguments).
+
+    Raises:
+        ConfigError: against a validation rule.
+    """
     root = tree.getroot()
     if root.tag != "View":
         raise ConfigError(f"the root element is <{root.tag}>; a labeling config starts with <View>", rule="root")

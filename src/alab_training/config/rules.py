@@ -6,7 +6,7 @@ deployment starts from a config the annotation tool would reject.
 
 from __future__ import annotations
 
-from alab_training.config.model import LabelingConfig, LabelsControl
+from alab_training.config.controls import LabelDef, LabelingConfig, LabelsControl
 from alab_training.errors import ConfigError
 
 __all__ = ["bare_model_name", "check_config", "model_kind"]
@@ -39,6 +39,13 @@ def check_config(config: LabelingConfig, *, known_models: set[str] | None = None
     an assertion label is never predicted by an NER model (nor an entity by an assertion model); one project
     uses at most one assertion model; with ``known_models``, every ``model=`` names a known model.
     """
+    _check_targets(config)
+    _check_labels(config)
+    if known_models is not None:
+        _check_known_models(config, {bare_model_name(m) for m in known_models})
+
+
+def _check_targets(config: LabelingConfig) -> None:
     objects = {name for name, _ in config.text_objects}
     for control in (*config.labels_controls, *config.choices_controls):
         tag = "Labels" if isinstance(control, LabelsControl) else "Choices"
@@ -49,10 +56,13 @@ def check_config(config: LabelingConfig, *, known_models: set[str] | None = None
         missing = [t for t in targets if objects and t not in objects]
         if missing:
             raise ConfigError(
-                f"toName={missing[0]!r} names no <Text>/<HyperText> object (the config has: {', '.join(sorted(objects))})",
+                f"toName={missing[0]!r} names no <Text>/<HyperText> object (the config has: "
+                f"{', '.join(sorted(objects))})",
                 path=f"/{tag}[@name={control.name!r}]", line=control.line, rule="unknown_to_name",
             )
 
+
+def _check_labels(config: LabelingConfig) -> None:
     flags: dict[str, bool] = {}
     assertion_models: dict[str, int | None] = {}
     for control in config.labels_controls:
@@ -63,22 +73,7 @@ def check_config(config: LabelingConfig, *, known_models: set[str] | None = None
                                   "another", path=path, line=label.line, rule="assertion_flag_conflict")
             if label.model is None:
                 continue
-            kind = model_kind(label.model)
-            if label.assertion and kind == "ner":
-                raise ConfigError(
-                    f"assertion label {label.value!r} cannot be predicted by the NER model {label.model!r}",
-                    path=path, line=label.line, rule="assertion_label_with_ner_model",
-                )
-            if label.assertion and kind == "classification":
-                raise ConfigError(
-                    f"assertion label {label.value!r} cannot be predicted by the classification model {label.model!r}",
-                    path=path, line=label.line, rule="assertion_label_with_classifier",
-                )
-            if not label.assertion and kind == "assertion":
-                raise ConfigError(
-                    f"entity label {label.value!r} cannot be predicted by the assertion model {label.model!r}",
-                    path=path, line=label.line, rule="entity_label_with_assertion_model",
-                )
+            _check_label_model(label, path)
             if label.assertion:
                 assertion_models.setdefault(bare_model_name(label.model), label.line)
     if len(assertion_models) > 1:
@@ -87,15 +82,29 @@ def check_config(config: LabelingConfig, *, known_models: set[str] | None = None
                           path="/Labels", line=max(v or 0 for v in assertion_models.values()) or None,
                           rule="several_assertion_models")
 
-    if known_models is not None:
-        known = {bare_model_name(m) for m in known_models}
-        for control in config.labels_controls:
-            for label in control.labels:
-                if label.model and bare_model_name(label.model) not in known:
-                    raise ConfigError(f"unknown model {label.model!r}",
-                                      path=f"/Labels[@name={control.name!r}]/Label[@value={label.value!r}]",
-                                      line=label.line, rule="unknown_model")
-        for choices in config.choices_controls:
-            if choices.model and bare_model_name(choices.model) not in known:
-                raise ConfigError(f"unknown model {choices.model!r}", path=f"/Choices[@name={choices.name!r}]",
-                                  line=choices.line, rule="unknown_model")
+
+def _check_label_model(label: LabelDef, path: str) -> None:
+    """A label's ``model=`` must be of a kind that can predict it."""
+    kind = model_kind(label.model)
+    if label.assertion and kind == "ner":
+        raise ConfigError(f"assertion label {label.value!r} cannot be predicted by the NER model {label.model!r}",
+                          path=path, line=label.line, rule="assertion_label_with_ner_model")
+    if label.assertion and kind == "classification":
+        raise ConfigError(f"assertion label {label.value!r} cannot be predicted by the classification model "
+                          f"{label.model!r}", path=path, line=label.line, rule="assertion_label_with_classifier")
+    if not label.assertion and kind == "assertion":
+        raise ConfigError(f"entity label {label.value!r} cannot be predicted by the assertion model {label.model!r}",
+                          path=path, line=label.line, rule="entity_label_with_assertion_model")
+
+
+def _check_known_models(config: LabelingConfig, known: set[str]) -> None:
+    for control in config.labels_controls:
+        for label in control.labels:
+            if label.model and bare_model_name(label.model) not in known:
+                raise ConfigError(f"unknown model {label.model!r}",
+                                  path=f"/Labels[@name={control.name!r}]/Label[@value={label.value!r}]",
+                                  line=label.line, rule="unknown_model")
+    for choices in config.choices_controls:
+        if choices.model and bare_model_name(choices.model) not in known:
+            raise ConfigError(f"unknown model {choices.model!r}", path=f"/Choices[@name={choices.name!r}]",
+                              line=choices.line, rule="unknown_model")

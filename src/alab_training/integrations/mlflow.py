@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from alab_training.events import (
+from alab_training.model import (
     EpochFinished,
     Evaluated,
     LogLine,

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 import attrs
 
-from alab_training.domain import Completion, CompletionStatus, Project, Task
+from alab_training.model import Completion, CompletionStatus, Project, Task
 from alab_training.params import TrainingParams
 from alab_training.selection.split import in_validation_split
 
@@ -52,6 +52,8 @@ class ExclusionReason:
 
 @attrs.frozen
 class SelectedTask:
+    """A task in the selection: the completion chosen for it and its side."""
+
     task: Task
     completion: Completion
     #: ``"train"`` or ``"test"`` (the evaluation side: test-tagged, or in the seeded validation split).
@@ -77,10 +79,12 @@ class Selection:
 
     @property
     def train(self) -> tuple[tuple[Task, Completion], ...]:
+        """The training side's ``(task, completion)`` pairs."""
         return tuple((i.task, i.completion) for i in self.items if i.split == "train")
 
     @property
     def test(self) -> tuple[tuple[Task, Completion], ...]:
+        """The evaluation side's ``(task, completion)`` pairs."""
         return tuple((i.task, i.completion) for i in self.items if i.split == "test")
 
     def excluded_counts(self) -> dict[str, int]:
@@ -95,6 +99,7 @@ def _id_key(value: int | str) -> tuple[int, int | str]:
 
 
 def recency_key(completion: Completion) -> tuple[datetime, tuple[int, int | str]]:
+    """How recent a completion is: its submission (else update, else creation) time, then its id."""
     moment = completion.submitted_at or completion.updated_at or completion.created_at or _EPOCH
     return (moment, _id_key(completion.id))
 

@@ -1,30 +1,27 @@
-"""What every Spark NLP trainer needs while it runs: the training log, and a fit that reports as it goes.
+"""What every Spark NLP trainer shares while it runs: its folders, the training log, the closing model card.
 
-Spark NLP's deep-learning annotators train inside one blocking ``fit`` call and write their progress to a log
-file. ``FitInThread`` runs that call in a worker thread and hands the file's new lines to the trainer's
-generator as they appear, so epochs become events while training is still under way.
+:class:`TrainerRun` is one training's working state; a trainer subclasses it and writes its ``_events``, which end
+with :meth:`TrainerRun.finish`. The blocking fit itself runs through :class:`~alab_training.runtime.fit.FitInThread`.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from alab_training.embeddings import EmbeddingsSource
-from alab_training.errors import SelectionError, TrainingError
-from alab_training.events import LogLine, TrainingEvent, TrainingFinished
-from alab_training.model_io import write_model_card
+from alab_training.errors import SelectionError
+from alab_training.model import LogLine, TrainedModel, TrainingEvent, TrainingFinished
+from alab_training.model_card import write_model_card
 from alab_training.params import params_to_dict
-from alab_training.results import TrainedModel
+from alab_training.runtime.embeddings import EmbeddingsSource
 from alab_training.selection import REASONS
 from alab_training.trainers.base import TrainingRequest
 
-__all__ = ["FitInThread", "TrainerRun", "TrainingLog", "java_message", "selection_lines"]
+__all__ = ["TrainerRun", "TrainingLog", "check_selection", "epoch_loss", "selection_lines"]
 
 
 class TrainingLog:
@@ -35,12 +32,14 @@ class TrainingLog:
         self._handle = path.open("w", encoding="utf-8")
 
     def write(self, *lines: str) -> list[LogLine]:
+        """Write lines to the log; returns them as ``LogLine`` events to yield."""
         for line in lines:
             self._handle.write(line + "\n")
         self._handle.flush()
         return [LogLine(line) for line in lines]
 
     def close(self) -> None:
+        """Close the file."""
         self._handle.close()
 
 
@@ -56,62 +55,6 @@ def selection_lines(request: TrainingRequest) -> list[str]:
     return lines
 
 
-class _FileTail:
-    """New complete lines of a file another thread (the JVM) is writing."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-        self._partial = ""
-
-    def lines(self) -> list[str]:
-        try:
-            with self.path.open(encoding="utf-8", errors="replace") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
-                self._offset = handle.tell()
-        except FileNotFoundError:
-            return []
-        *complete, self._partial = (self._partial + chunk).split("\n")
-        return [line.rstrip("\r") for line in complete]
-
-
-class FitInThread:
-    """``estimator.fit(frame)`` in a worker thread, with the engine's log lines as they are written.
-
-    Iterate :meth:`lines` to the end, then take the fitted model from :meth:`result`.
-    """
-
-    def __init__(self, estimator: Any, frame: Any, engine_log: Path, poll_seconds: float = 0.5) -> None:
-        self._outcome: dict[str, Any] = {}
-        self._tail = _FileTail(engine_log)
-        self._poll = poll_seconds
-        self._worker = threading.Thread(target=self._fit, args=(estimator, frame), daemon=True,
-                                        name=f"fit-{getattr(estimator, 'uid', 'estimator')}")
-        self._worker.start()
-
-    def _fit(self, estimator: Any, frame: Any) -> None:
-        try:
-            self._outcome["model"] = estimator.fit(frame)
-        except Exception as exc:  # handed to the generator's thread by result()
-            self._outcome["error"] = exc
-
-    def lines(self) -> Iterator[str]:
-        while self._worker.is_alive():
-            self._worker.join(timeout=self._poll)
-            yield from self._tail.lines()
-        yield from self._tail.lines()
-
-    def result(self, training_type: str) -> Any:
-        """The fitted model; raises :class:`TrainingError` with the engine's own message if fitting failed."""
-        self._worker.join()
-        error = self._outcome.get("error")
-        if error is not None:
-            raise TrainingError("the engine could not train the model", training_type=training_type,
-                                detail=java_message(error)) from error
-        return self._outcome["model"]
-
-
 def check_selection(request: TrainingRequest) -> None:
     """Refuse, before anything starts, a training whose selection left nothing on the training side."""
     if not request.selection.train:
@@ -124,18 +67,6 @@ def epoch_loss(text: str) -> float | None:
     """An engine log's loss figure; ``None`` for NaN or an infinity."""
     value = float(text)
     return value if math.isfinite(value) else None
-
-
-def java_message(error: BaseException) -> str:
-    """The Java exception's own message, without the Py4J stack dump."""
-    java = getattr(error, "java_exception", None)
-    if java is not None:
-        try:
-            return str(java.toString())
-        except Exception:  # the JVM may be gone; the Python text still says something
-            pass
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class TrainerRun:
@@ -160,6 +91,7 @@ class TrainerRun:
         self.log = TrainingLog(self.out / "training.log")
 
     def events(self) -> Iterator[TrainingEvent]:
+        """The training's events (:meth:`_events`), the log closed however they end."""
         try:
             yield from self._events()
         finally:
@@ -170,7 +102,7 @@ class TrainerRun:
 
     def spark(self) -> Any:
         """The request's session, or the embedded one."""
-        from alab_training.engine import start_session
+        from alab_training.runtime import start_session
 
         return self.request.spark if self.request.spark is not None else start_session()
 

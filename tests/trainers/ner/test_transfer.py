@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alab_training import ParamsError, TrainingParams, iter_training, load_project, train
-from alab_training.embeddings import EmbeddingsSource
+from alab_training.runtime.embeddings import EmbeddingsSource
 from alab_training.trainers.ner.transfer import BaseModel, EngineIndex, TransferPlan
 from tests.conftest import DATA, REPO
 

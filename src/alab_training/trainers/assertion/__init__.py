@@ -8,4 +8,5 @@ __all__ = ["AssertionTrainer"]
 
 @hookimpl
 def register_trainers(register):
+    """Register the assertion-status trainer."""
     register(AssertionTrainer())

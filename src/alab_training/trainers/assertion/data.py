@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import attrs
 
 from alab_training.config import LabelingConfig
-from alab_training.domain import Completion
+from alab_training.model import Completion
 from alab_training.params import TrainingParams
 from alab_training.selection import SelectedTask
 
@@ -56,6 +56,7 @@ class AssertionReport:
     extra_assertion_labels: int = 0
 
     def lines(self, examples: list[Example]) -> list[str]:
+        """The report as training-log lines."""
         by_split = {split: Counter(e.label for e in examples if e.split == split) for split in ("train", "test")}
         lines = [f"{split} examples: {sum(counts.values())} ("
                  + (", ".join(f"{label} {n}" for label, n in sorted(counts.items())) or "none") + ")"

@@ -23,8 +23,7 @@ from typing import Any
 
 import attrs
 
-from alab_training.trainers.ner.convert import offset_mapper
-from alab_training.trainers.ner.trainer import text_stages
+from alab_training.trainers.text import offset_mapper, text_stages
 
 __all__ = [
     "BAGS",
@@ -51,6 +50,8 @@ _DIGIT = re.compile(r"\d")
 
 @attrs.frozen
 class Tok:
+    """A token with its code-point offsets and word vector."""
+
     text: str
     #: Code-point offsets in the text, ``end`` exclusive.
     begin: int

@@ -20,17 +20,15 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from alab_training.domain import Project
-from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
 from alab_training.errors import ParamsError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.metrics import classification_scores
-from alab_training.params import TrainingParams
-from alab_training.prediction import LoadedModel, PredictionInput
+from alab_training.model import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
+from alab_training.runtime.embeddings import EmbeddingsSource, load_word_embeddings
+from alab_training.runtime.fit import FitInThread
 from alab_training.trainers.assertion import features
 from alab_training.trainers.assertion.data import Example, assertion_examples
-from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainerRun, check_selection, selection_lines
+from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest
+from alab_training.trainers.running import TrainerRun, check_selection, selection_lines
 
 __all__ = ["AssertionTrainer"]
 
@@ -42,15 +40,13 @@ REG_PARAM = 0.01
 MIN_COUNT = 2
 
 
-class AssertionTrainer:
+class AssertionTrainer(Trainer):
     """Assertion status of entity spans; see the module docstring."""
 
     training_type = "assertion"
 
-    def model_name(self, project: Project, params: TrainingParams) -> str:
-        return f"assertion_{project.name}_annotation_manual"
-
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
+        """Train the assertion classifier (see the module docstring)."""
         config = request.project.config
         if not config.assertion_labels:
             raise ParamsError('the labeling config has no assertion labels (<Label … assertion="true"/>) to train '
@@ -73,7 +69,7 @@ class AssertionTrainer:
             raise ParamsError(f"assertion status needs at least two classes on the training side, found only "
                               f"{only!r} ({classes[only]} span(s)){hint}", field="unannotated_label",
                               value=request.params.unannotated_label)
-        source = resolve_embeddings(request.params.embeddings, request.params.language)
+        source = request.embeddings.resolve(request.params.embeddings, request.params.language)
         yield from _AssertionRun(request, source, examples, report).events()
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
@@ -123,7 +119,6 @@ class _AssertionRun(TrainerRun):
         self.report = report
 
     def _events(self) -> Iterator[TrainingEvent]:
-
         request, params = self.request, self.params
         max_iter = params.epochs or DEFAULT_MAX_ITER
         yield from self.log.write(

@@ -8,4 +8,5 @@ __all__ = ["ClassificationTrainer"]
 
 @hookimpl
 def register_trainers(register):
+    """Register the classification trainer."""
     register(ClassificationTrainer())

@@ -37,23 +37,22 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from alab_training.config.model import ChoicesControl, LabelingConfig
-from alab_training.domain import Project
-from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
+from alab_training.config.controls import ChoicesControl, LabelingConfig
 from alab_training.errors import ConfigError, ParamsError, SelectionError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.metrics import ClassificationScores, classification_scores, multilabel_scores
+from alab_training.model import EpochFinished, Evaluated, Project, TrainingEvent, TrainingStarted
 from alab_training.params import TrainingParams
-from alab_training.prediction import LoadedModel, PredictionInput
+from alab_training.runtime.embeddings import EmbeddingsSource, load_word_embeddings
+from alab_training.runtime.fit import FitInThread
 from alab_training.selection import REASONS, Selection
-from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.running import FitInThread, TrainerRun, epoch_loss, selection_lines
+from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest, safe_name
+from alab_training.trainers.running import TrainerRun, epoch_loss, selection_lines
 
 __all__ = ["ClassificationTrainer", "Example", "choices_examples", "feature_stages"]
 
@@ -138,13 +137,14 @@ def _classes(examples: list[Example], split: str) -> list[str]:
     return sorted({label for example in examples if example.split == split for label in example.labels})
 
 
-class ClassificationTrainer:
+class ClassificationTrainer(Trainer):
     """Text classification with ClassifierDL or MultiClassifierDL; see the module docstring for the parameters."""
 
     training_type = "classification"
 
     def model_name(self, project: Project, params: TrainingParams) -> str:
-        return f"classification_{_control(project.config, params).name}_annotation_manual"
+        """``classification_<Choices name>_annotation_manual``, the name made safe (``a-b`` → ``a_b``)."""
+        return f"classification_{safe_name(_control(project.config, params).name)}_annotation_manual"
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
         """One ``choices`` item per text with the predicted class(es) and their mean confidence.
@@ -171,6 +171,7 @@ class ClassificationTrainer:
         return results
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
+        """Train the classifier of one ``<Choices>`` (see the module docstring)."""
         control = _control(request.project.config, request.params)
         examples, left_out = choices_examples(request.selection, control)
         if not any(example.split == "train" for example in examples):
@@ -185,7 +186,7 @@ class ClassificationTrainer:
                 f"<Choices name={control.name!r}> has {len(classes)} distinct answer(s) on the training side "
                 f"({', '.join(classes[:10])}{' …' if len(classes) > 10 else ''}); the classifier needs "
                 f"{MIN_CLASSES} to {MAX_CLASSES}", field="choices_name", value=control.name)
-        source = resolve_embeddings(request.params.embeddings, request.params.language)
+        source = request.embeddings.resolve(request.params.embeddings, request.params.language)
         if source.dimension > MAX_DIMENSION:
             raise ParamsError(f"the classifier takes embeddings of at most {MAX_DIMENSION} dimensions, "
                               f"{source.name} has {source.dimension}", field="embeddings", value=source.name)
@@ -205,8 +206,7 @@ class _ClassificationRun(TrainerRun):
         self.classes = classes
 
     def _events(self) -> Iterator[TrainingEvent]:
-
-        request, params, control = self.request, self.params, self.control
+        request, control = self.request, self.control
         engine = "MultiClassifierDL" if control.multi_label else "ClassifierDL"
         yield from self.log.write(
             *self.header(),
@@ -226,20 +226,7 @@ class _ClassificationRun(TrainerRun):
         train_frame = self._frame(spark, train)
         features = Pipeline(stages=feature_stages(embeddings)).fit(train_frame)
         approach = self._approach()
-        test_frame = None
-        if test:
-            features.transform(self._frame(spark, test)).write.mode("overwrite").parquet(
-                str(self.work / "test.parquet"))
-            test_frame = spark.read.parquet(str(self.work / "test.parquet"))
-            # The engine's per-epoch check only takes classes it trains on; the final scores count every task.
-            known = [e for e in test if set(e.labels) <= set(self.classes)]
-            if known:
-                features.transform(self._frame(spark, known)).write.mode("overwrite").parquet(
-                    str(self.work / "engine_test.parquet"))
-                approach.setTestDataset(str(self.work / "engine_test.parquet"))
-            if len(known) < len(test):
-                yield from self.log.write(f"  {len(test) - len(known)} test task(s) have a class never seen in "
-                                          "training: left out of the engine's per-epoch check, scored at the end")
+        test_frame = (yield from self._test_frames(spark, features, approach, test)) if test else None
         epochs = approach.getOrDefault("maxEpochs")
         yield TrainingStarted("classification", len(train), len(test), epochs)
 
@@ -253,15 +240,7 @@ class _ClassificationRun(TrainerRun):
         yield from self.log.write(*self._engine_checks(engine_logs))
         extra: dict[str, Any] = {}
         if control.multi_label:
-            from sparknlp.annotator import MultiClassifierDLModel
-
-            # sparknlp 5.5.3's Python wraps the fitted Java MultiClassifierDLModel as a ClassifierDLModel, which
-            # hides setThreshold; rewrap the same Java object.
-            classifier = MultiClassifierDLModel(java_model=classifier._java_obj)
-            extra["threshold"], how = ((params.threshold, "from the parameters") if params.threshold is not None
-                                       else self._tuned_threshold(classifier, train_features))
-            classifier.setThreshold(extra["threshold"])
-            yield from self.log.write(f"decision threshold {extra['threshold']:.2f} ({how})")
+            classifier = yield from self._with_threshold(classifier, train_features, extra)
         train_features.unpersist()
 
         from pyspark.ml import PipelineModel
@@ -278,6 +257,36 @@ class _ClassificationRun(TrainerRun):
             "classes": self.classes, "engine": engine, "train_examples": len(train), "test_examples": len(test),
             "left_out": dict(self.left_out), **extra,
         })
+
+    def _test_frames(self, spark: Any, features: Any, approach: Any,
+                     test: list[Example]) -> Generator[TrainingEvent, None, Any]:
+        """The test side's features, saved for the final scores and, as far as it can take them, the engine's."""
+        features.transform(self._frame(spark, test)).write.mode("overwrite").parquet(str(self.work / "test.parquet"))
+        # The engine's per-epoch check only takes classes it trains on; the final scores count every task.
+        known = [e for e in test if set(e.labels) <= set(self.classes)]
+        if known:
+            features.transform(self._frame(spark, known)).write.mode("overwrite").parquet(
+                str(self.work / "engine_test.parquet"))
+            approach.setTestDataset(str(self.work / "engine_test.parquet"))
+        if len(known) < len(test):
+            yield from self.log.write(f"  {len(test) - len(known)} test task(s) have a class never seen in "
+                                      "training: left out of the engine's per-epoch check, scored at the end")
+        return spark.read.parquet(str(self.work / "test.parquet"))
+
+    def _with_threshold(self, classifier: Any, train_features: Any,
+                        extra: dict[str, Any]) -> Generator[TrainingEvent, None, Any]:
+        """The multi-label classifier with its decision threshold: the parameter's, else tuned on the training side."""
+        from sparknlp.annotator import MultiClassifierDLModel
+
+        # sparknlp 5.5.3's Python wraps the fitted Java MultiClassifierDLModel as a ClassifierDLModel, which hides
+        # setThreshold; rewrap the same Java object.
+        classifier = MultiClassifierDLModel(java_model=classifier._java_obj)
+        threshold = self.params.threshold
+        extra["threshold"], how = ((threshold, "from the parameters") if threshold is not None
+                                   else self._tuned_threshold(classifier, train_features))
+        classifier.setThreshold(extra["threshold"])
+        yield from self.log.write(f"decision threshold {extra['threshold']:.2f} ({how})")
+        return classifier
 
     def _example_lines(self) -> list[str]:
         counts = Counter(e.split for e in self.examples)

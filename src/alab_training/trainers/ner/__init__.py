@@ -8,4 +8,5 @@ __all__ = ["NerTrainer"]
 
 @hookimpl
 def register_trainers(register):
+    """Register the NER trainer."""
     register(NerTrainer())

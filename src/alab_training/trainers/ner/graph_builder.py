@@ -167,6 +167,7 @@ def _moved(key: str, fresh: Any, trained: Any, pairs: dict[str, Any]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Build one graph from the command line (see the module docstring); returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m alab_training.trainers.ner.graph_builder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path)

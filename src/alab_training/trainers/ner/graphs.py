@@ -26,9 +26,9 @@ from pathlib import Path
 import attrs
 from attrs import validators
 
-import alab_training
-from alab_training.engine import cache_root
 from alab_training.errors import EngineError, ParamsError
+from alab_training.runtime import cache_root
+from alab_training.runtime.children import child_environment
 
 __all__ = [
     "INSTALL_HINT",
@@ -87,6 +87,7 @@ class GraphShape:
 
     @property
     def filename(self) -> str:
+        """The file name NerDL looks for: ``blstm_{tags}_{dim}_{lstm}_{chars}.pb``."""
         return f"blstm_{self.tags}_{self.dim}_{self.lstm}_{self.chars}.pb"
 
     @classmethod
@@ -262,9 +263,7 @@ def _build(shape: GraphShape, target: Path, init: Path | None = None) -> None:
     ]
     if init is not None:
         command += ["--init-from", str(init)]
-    # The child must import this very copy of the library, even when the host put it on sys.path by hand.
-    package_root = str(Path(alab_training.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    env = child_environment()
     try:
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=_BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:

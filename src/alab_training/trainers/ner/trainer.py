@@ -14,28 +14,21 @@ With ``base_model`` the training starts from that NER model's weights, on its em
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
-
-from alab_training.config import LabelingConfig
-from alab_training.domain import Project, Task
-from alab_training.embeddings import EmbeddingsSource, load_word_embeddings, resolve_embeddings
-from alab_training.errors import ParamsError, SelectionError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.metrics import entity_scores, token_scores
-from alab_training.params import TrainingParams
-from alab_training.prediction import LoadedModel, PredictionInput
-from alab_training.selection import Selection
-from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.ner import convert
+from alab_training.model import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
+from alab_training.runtime.embeddings import EmbeddingsSource, load_word_embeddings
+from alab_training.runtime.fit import FitInThread
+from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest
 from alab_training.trainers.ner.graphs import check_graph_available, check_graph_builder, graph_folder
 from alab_training.trainers.ner.transfer import BaseModel, check_ids, embeddings_for, resolve_base_model, start_from
-from alab_training.trainers.running import FitInThread, TrainerRun, check_selection, epoch_loss, selection_lines
+from alab_training.trainers.running import TrainerRun, epoch_loss, selection_lines
+from alab_training.trainers.text import check_ner_trainable, offset_mapper, write_conll_data
 
-__all__ = ["DEFAULTS", "NerTrainer", "text_stages", "tokenize"]
+__all__ = ["DEFAULTS", "NerTrainer"]
 
 #: What unset parameters become (see the module docstring for why these and not NerDL's own).
 DEFAULTS = {"epochs": 12, "learning_rate": 0.003, "batch_size": 16}
@@ -44,98 +37,10 @@ _EPOCH = re.compile(r"^Epoch (\d+)/(\d+) - ([\d.]+)s - loss: (\S+)")
 _GRAPH = re.compile(r"^Name of the selected graph: (.+)$")
 
 
-def text_stages() -> list[Any]:
-    """The text → sentence → token stages, shared by training-data conversion and the saved model."""
-    from sparknlp.annotator import SentenceDetector, Tokenizer
-    from sparknlp.base import DocumentAssembler
-
-    return [
-        DocumentAssembler().setInputCol("text").setOutputCol("document"),
-        SentenceDetector().setInputCols(["document"]).setOutputCol("sentence"),
-        Tokenizer().setInputCols(["sentence"]).setOutputCol("token"),
-    ]
-
-
-def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[convert.Sentence]]]:
-    """Sentences and tokens of each task as the model will see them, offsets in code points.
-
-    Returns the fitted text pipeline (to reuse in the saved model) and the sentences per task.
-    """
-    from pyspark.ml import Pipeline
-
-    frame = spark.createDataFrame([(index, task.text) for index, task in enumerate(tasks)], "row int, text string")
-    fitted = Pipeline(stages=text_stages()).fit(frame)
-    rows = fitted.transform(frame).select("row", "token.result", "token.begin", "token.end", "token.metadata")
-    per_task: list[list[convert.Sentence]] = [[] for _ in tasks]
-    for row in rows.collect():  # one job; the token lists are needed in full anyway
-        task = tasks[row["row"]]
-        to_code_point = convert.offset_mapper(task.text)
-        grouped: dict[str, list[convert.Token]] = {}
-        for text, begin, end, metadata in zip(row["result"], row["begin"], row["end"], row["metadata"]):
-            token = convert.Token(text=text, begin=to_code_point(begin), end=to_code_point(end + 1))
-            grouped.setdefault(metadata.get("sentence", "0"), []).append(token)
-        per_task[row["row"]] = [convert.Sentence(task_id=task.id, tokens=tuple(tokens))
-                                for _, tokens in sorted(grouped.items(), key=lambda item: int(item[0]))]
-    return fitted, per_task
-
-
-@attrs.frozen
-class ConllData:
-    """A selection tokenized, IOB-tagged and written as ``train.conll`` and ``test.conll``."""
-
-    #: The fitted text pipeline (sentences, tokens), reused in the saved model.
-    text_model: Any
-    #: The tagged sentences of each selected task, in selection order.
-    tagged: list[list[convert.Sentence]]
-    report: convert.ConversionReport
-    train_path: Path
-    test_path: Path
-    train_count: int
-    test_count: int
-    #: The entity types tagged on the training side.
-    labels: tuple[str, ...]
-    #: The training side's characters (for the graph's shape).
-    chars: frozenset[str]
-
-
-def write_conll_data(spark: Any, selection: Selection, config: LabelingConfig, folder: Path) -> ConllData:
-    """Tokenize and tag the selected completions, write each side as CoNLL into ``folder``.
-
-    Raises:
-        SelectionError: the training side holds no token.
-    """
-    items = selection.items
-    text_model, sentences = tokenize(spark, [item.task for item in items])
-    tagged, report = convert.tag_selection(items, sentences, config)
-    sides = {side: [s for item, task in zip(items, tagged) if item.split == side for s in task]
-             for side in ("train", "test")}
-    train_path, test_path = folder / "train.conll", folder / "test.conll"
-    train_count = convert.write_conll(sides["train"], train_path)
-    test_count = convert.write_conll(sides["test"], test_path)
-    if not train_count:
-        raise SelectionError("the selected tasks hold no tokens to train on")
-    return ConllData(
-        text_model=text_model, tagged=tagged, report=report, train_path=train_path, test_path=test_path,
-        train_count=train_count, test_count=test_count,
-        labels=tuple(sorted({tag[2:] for s in sides["train"] for tag in s.tags if tag != "O"})),
-        chars=frozenset(char for s in sides["train"] for token in s.tokens for char in token.text))
-
-
-def check_trainable(request: TrainingRequest, training_type: str) -> None:
-    """Refuse, before anything starts, an NER training with no entity labels or nothing to train on."""
-    if not request.project.config.ner_labels:
-        raise ParamsError("the labeling config has no entity labels to train NER on", field="training_type",
-                          value=training_type)
-    check_selection(request)
-
-
-class NerTrainer:
+class NerTrainer(Trainer):
     """Named-entity recognition with NerDL; see the module docstring for the parameter mapping."""
 
     training_type = "ner"
-
-    def model_name(self, project: Project, params: TrainingParams) -> str:
-        return f"ner_{project.name}_annotation_manual"
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
         """Entity spans per text, as export ``labels`` items with code-point offsets and confidences."""
@@ -146,7 +51,7 @@ class NerTrainer:
         to_name = model.extra.get("to_name", "text")
         results = []
         for index, item in enumerate(items):
-            to_code_point = convert.offset_mapper(item.text)
+            to_code_point = offset_mapper(item.text)
             found = []
             for chunk in chunks.get(index, []):
                 start, end = to_code_point(chunk["begin"]), to_code_point(chunk["end"] + 1)
@@ -160,16 +65,17 @@ class NerTrainer:
         return results
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
+        """Train NerDL on the selection (see the module docstring)."""
         config = request.project.config
-        check_trainable(request, self.training_type)
+        check_ner_trainable(request, self.training_type)
         params = request.params
         base = None
         if params.base_model is not None:
             base = resolve_base_model(params.base_model, request.output_dir.parent)
             check_graph_builder("starting from a base model", field="base_model")
-            source = embeddings_for(base, params)
+            source = embeddings_for(base, params, request.embeddings)
         else:
-            source = resolve_embeddings(params.embeddings, params.language)
+            source = request.embeddings.resolve(params.embeddings, params.language)
         labels = sorted({label for _, completion in request.selection.train
                          for span in completion.spans for label in span.labels if label in config.ner_labels})
         chars = len({char for task, _ in request.selection.train for char in task.text if not char.isspace()})
@@ -234,24 +140,25 @@ class _NerRun(TrainerRun):
 
         pipeline = self._pipeline(data.text_model, embeddings, ner_model)
         pipeline.write().overwrite().save(str(self.out / "pipeline"))
-        metrics, token_level = {}, {}
-        if test_frame is not None:
-            # The saved test set already holds its embeddings: scoring it skips the embeddings lookup.
-            saved = spark.read.parquet(str(self.work / "test.parquet"))
-            scored = ner_model.transform(saved).select("label.result", "ner.result").collect()
-            gold, predicted = [row[0] for row in scored], [row[1] for row in scored]
-            entity, token = entity_scores(gold, predicted), token_scores(gold, predicted)
-            metrics, token_level = entity.as_dict(), token.as_dict()
-            yield from self.log.write("", "entity-level scores on the test side (conlleval semantics):",
-                                      entity.table(), "", "token-level scores per IOB tag (as Spark NLP counts):",
-                                      token.table())
-            yield Evaluated(metrics)
+        metrics, token_level = (yield from self._scores(spark, ner_model)) if test_frame is not None else ({}, {})
         control = self.request.project.config.labels_controls[0]
         yield from self.finish(kind="ner", labels=labels, metrics=metrics, extra={
             "token_metrics": token_level, "graph": self.graph_name, "from_name": control.name,
             "to_name": control.to_name, "train_sentences": train_count, "test_sentences": test_count,
             **({"base_model": {"name": self.base.name, "path": str(self.base.path)}} if self.base else {}),
         })
+
+    def _scores(self, spark: Any, ner_model: Any) -> Generator[TrainingEvent, None, tuple[dict, dict]]:
+        """Entity-level and token-level scores of the test side, written to the log; ``(entity, token)`` dicts."""
+        # The saved test set already holds its embeddings: scoring it skips the embeddings lookup.
+        saved = spark.read.parquet(str(self.work / "test.parquet"))
+        scored = ner_model.transform(saved).select("label.result", "ner.result").collect()
+        gold, predicted = [row[0] for row in scored], [row[1] for row in scored]
+        entity, token = entity_scores(gold, predicted), token_scores(gold, predicted)
+        yield from self.log.write("", "entity-level scores on the test side (conlleval semantics):", entity.table(),
+                                  "", "token-level scores per IOB tag (as Spark NLP counts):", token.table())
+        yield Evaluated(entity.as_dict())
+        return entity.as_dict(), token.as_dict()
 
     @staticmethod
     def _read_conll(spark: Any, path: Path):

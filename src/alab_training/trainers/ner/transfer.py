@@ -31,10 +31,10 @@ from typing import Any
 
 import attrs
 
-from alab_training.embeddings import EmbeddingsSource, resolve_embeddings
 from alab_training.errors import ModelCardError, ParamsError, TrainingError
-from alab_training.model_io import read_model_card
+from alab_training.model_card import read_model_card
 from alab_training.params import TrainingParams
+from alab_training.runtime.embeddings import EmbeddingsCatalog, EmbeddingsSource
 from alab_training.trainers.ner.graphs import GraphShape, initialised_graph_folder
 
 __all__ = [
@@ -102,7 +102,7 @@ def resolve_base_model(spec: str, models_root: Path) -> BaseModel:
         raise ParamsError(f"{folder} has no word embeddings stage in {stages}: its embeddings cannot be reused",
                           field="base_model", value=spec)
     try:
-        embeddings = resolve_embeddings(str(embeddings_stages[0]))
+        embeddings = EmbeddingsCatalog().resolve(str(embeddings_stages[0]))
     except ParamsError as exc:
         raise ParamsError(f"the embeddings of {folder} are unreadable: {exc.message}", field="base_model",
                           value=spec) from exc
@@ -111,15 +111,16 @@ def resolve_base_model(spec: str, models_root: Path) -> BaseModel:
                      ner_stage=ner_stages[0], lstm=graph.lstm if graph else 128)
 
 
-def embeddings_for(base: BaseModel, params: TrainingParams) -> EmbeddingsSource:
-    """The embeddings a training from ``base`` uses: the base model's, which ``params.embeddings`` may only name.
+def embeddings_for(base: BaseModel, params: TrainingParams, catalog: EmbeddingsCatalog) -> EmbeddingsSource:
+    """The embeddings a training from ``base`` uses: the base model's, which ``params.embeddings`` may only name
+    (resolved with ``catalog``).
 
     Raises:
         ParamsError (field ``embeddings``): ``params.embeddings`` are other vectors than the base model's.
     """
     if params.embeddings is None:
         return base.embeddings
-    requested = resolve_embeddings(params.embeddings, params.language)
+    requested = catalog.resolve(params.embeddings, params.language)
     if (requested.name, requested.dimension) != (base.embeddings.name, base.embeddings.dimension):
         raise ParamsError(
             f"the base model {base.name} was trained on the embeddings {base.embeddings.name!r} "

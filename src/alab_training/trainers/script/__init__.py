@@ -8,4 +8,5 @@ __all__ = ["ScriptTrainer"]
 
 @hookimpl
 def register_trainers(register):
+    """Register the custom-script trainer."""
     register(ScriptTrainer())

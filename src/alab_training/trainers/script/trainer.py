@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shlex
 import signal
 import sys
@@ -25,15 +24,14 @@ from typing import Any, NoReturn
 
 import attrs
 
-from alab_training.domain import Completion, Project
 from alab_training.errors import ParamsError, TrainingError
-from alab_training.events import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
+from alab_training.model import Completion, EpochFinished, Evaluated, Project, TrainingEvent, TrainingStarted
 from alab_training.params import TrainingParams, params_to_dict
-from alab_training.trainers.base import TrainingRequest
-from alab_training.trainers.ner import convert
-from alab_training.trainers.ner.trainer import check_trainable, write_conll_data
+from alab_training.runtime.children import child_environment
+from alab_training.trainers.base import Trainer, TrainingRequest, default_model_name
 from alab_training.trainers.running import TrainerRun, selection_lines
 from alab_training.trainers.script.process import GroupProcess
+from alab_training.trainers.text import Sentence, check_ner_trainable, write_conll_data
 
 __all__ = ["DEFAULT_TIMEOUT", "METRICS", "MODEL_DIR", "PROGRESS", "ScriptTrainer", "read_metrics", "script_path"]
 
@@ -47,8 +45,6 @@ METRICS = "metrics.json"
 
 _SELECTION_FORMAT = 1
 _SHARES = ("precision", "recall", "f1")
-#: A host's PySpark gateway: a script inheriting these would drive the host's JVM instead of starting its own.
-_HOST_GATEWAY = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET")
 
 
 def script_path(params: TrainingParams) -> Path:
@@ -138,7 +134,7 @@ def _completion(completion: Completion) -> dict[str, Any]:
     }
 
 
-def _selection_document(request: TrainingRequest, tagged: Sequence[Sequence[convert.Sentence]]) -> dict[str, Any]:
+def _selection_document(request: TrainingRequest, tagged: Sequence[Sequence[Sentence]]) -> dict[str, Any]:
     """``selection.json``: every used task with its chosen completion, in CoNLL order; the schema is documented."""
     selection = request.selection
     return {
@@ -162,17 +158,19 @@ def _exit_text(returncode: int) -> str:
     return f"failed with exit code {returncode}"
 
 
-class ScriptTrainer:
+class ScriptTrainer(Trainer):
     """Runs the user's script (``params.script``) on the converted NER data; see the module docstring."""
 
     training_type = "script"
 
     def model_name(self, project: Project, params: TrainingParams) -> str:
-        return f"ner_{project.name}_annotation_manual"
+        """An NER model's name: a script's model is used (and deployed) as the NER trainer's would be."""
+        return default_model_name("ner", project)
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
+        """Run the user's script on the converted data (see the module docstring)."""
         script = script_path(request.params)
-        check_trainable(request, self.training_type)
+        check_ner_trainable(request, self.training_type)
         yield from _ScriptRun(request, script).events()
 
 
@@ -234,7 +232,7 @@ class _ScriptRun(TrainerRun):
     def _run(self, timeout: float) -> Generator[TrainingEvent, None, GroupProcess]:
         command = self._command()
         yield from self.log.write(f"running: {shlex.join(command)}")
-        env = {key: value for key, value in os.environ.items() if key not in _HOST_GATEWAY}
+        env = child_environment()
         try:
             process = GroupProcess(command, cwd=self.out, env=env, timeout=timeout)
         except OSError as exc:

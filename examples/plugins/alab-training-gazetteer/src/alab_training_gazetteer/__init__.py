@@ -3,20 +3,49 @@
 import json
 import re
 
-from alab_training import hookimpl
-from alab_training.events import EpochFinished, Evaluated, TrainingFinished, TrainingStarted
-from alab_training.results import TrainedModel
+import attrs
+
+from alab_training import (
+    EpochFinished,
+    Evaluated,
+    ParamsError,
+    TrainedModel,
+    Trainer,
+    TrainingFinished,
+    TrainingStarted,
+    hookimpl,
+)
 
 
-class GazetteerTrainer:
+def _at_least_one(instance, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParamsError(f"expected a whole number of at least 1, got {value!r}", field=attribute.name, value=value)
+
+
+@attrs.frozen
+class GazetteerOptions:
+    """``TrainingParams(options={"gazetteer": {"min_count": 2}})``: keep phrases labelled at least this often."""
+
+    min_count: int = attrs.field(default=1, validator=_at_least_one)
+
+
+class GazetteerTrainer(Trainer):
     training_type = "gazetteer"
+    options_type = GazetteerOptions
 
     def train(self, request):
+        options = request.options or GazetteerOptions()
         entity_labels = set(request.project.config.ner_labels)
         train, test = request.selection.train, request.selection.test
         yield TrainingStarted(self.training_type, len(train), len(test), epochs=1)
-        phrases = {s.text.lower(): label for _, c in train for s in c.spans for label in s.labels
-                   if label in entity_labels}
+        counts = {}
+        for _, completion in train:
+            for span in completion.spans:
+                for label in span.labels:
+                    if label in entity_labels:
+                        key = (span.text.lower(), label)
+                        counts[key] = counts.get(key, 0) + 1
+        phrases = {phrase: label for (phrase, label), n in counts.items() if n >= options.min_count}
         yield EpochFinished(1, 1)
         found = gold = hits = 0
         for task, completion in test:
@@ -28,10 +57,10 @@ class GazetteerTrainer:
         f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
         metrics = {"micro": {"precision": precision, "recall": recall, "f1": f1, "support": gold}}
         yield Evaluated(metrics)
-        path = request.output_dir / "gazetteer.json"
-        path.write_text(json.dumps(phrases, indent=1, sort_keys=True))
-        yield TrainingFinished(TrainedModel(name=f"gazetteer_{request.project.name}", kind=self.training_type,
-                                            path=path, metrics=metrics, labels=tuple(sorted(set(phrases.values())))))
+        (request.output_dir / "gazetteer.json").write_text(json.dumps(phrases, indent=1, sort_keys=True))
+        yield TrainingFinished(TrainedModel(name=request.model_name,
+                                            kind=self.training_type, path=request.output_dir, metrics=metrics,
+                                            labels=tuple(sorted(set(phrases.values())))))
 
 
 @hookimpl

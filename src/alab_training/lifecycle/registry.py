@@ -1,0 +1,150 @@
+"""The model registry: the trained models in one folder, described by their cards.
+
+``train(..., output_dir=root)`` puts every model in ``root/<name>`` with a ``model.json`` card
+(:mod:`alab_training.model_card`); :class:`ModelRegistry` lists, finds and removes them by reading only those cards,
+never a model itself. A folder is a model when it holds a card naming that folder: hidden folders (a training's
+staging, a model being replaced or removed), folders without a card and renamed copies are not models.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import attrs
+
+from alab_training.config import bare_model_name
+from alab_training.errors import ModelCardError, ModelNotFoundError, RegistryError
+from alab_training.model import TrainedModel
+from alab_training.model_card import CARD, read_model_card
+
+__all__ = ["ModelRegistry"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def _newest_first(model: TrainedModel) -> tuple[datetime, int, str]:
+    # Cards written by other tools may carry times without a zone (taken as UTC) or a non-numeric version.
+    created = model.created_at if model.created_at.tzinfo else model.created_at.replace(tzinfo=timezone.utc)
+    return created, model.version if isinstance(model.version, int) else 0, str(model.name)
+
+
+@attrs.frozen
+class ModelRegistry:
+    """The models under ``root``, the folder ``train(..., output_dir=root)`` writes to.
+
+    Nothing is cached: every call reads the cards as they are now, so models trained or removed by another
+    process show up at once. A missing ``root`` is an empty registry.
+    """
+
+    root: Path = attrs.field(converter=Path)
+
+    def list(self, project: str | None = None, kind: str | None = None) -> tuple[TrainedModel, ...]:
+        """The models, newest first (``created_at``, then version), optionally of one project and one kind.
+
+        Args:
+            project: the project's name, matched exactly but ignoring case.
+            kind: ``ner``, ``assertion``, ``classification`` or a plugin's training type.
+
+        Raises:
+            RegistryError: ``root`` is not a folder.
+        """
+        wanted = project.casefold() if project is not None else None
+        return tuple(sorted(
+            (model for model in self._models()
+             if (wanted is None or str(model.project or "").casefold() == wanted)
+             and (kind is None or model.kind == kind)),
+            key=_newest_first, reverse=True))
+
+    def search(self, text: str) -> tuple[TrainedModel, ...]:
+        """The models whose project or name contains ``text`` (ignoring case), newest first.
+
+        Annotation Lab's "search for the new model by the name of the project".
+        """
+        needle = text.casefold()
+        return tuple(model for model in self.list()
+                     if needle in str(model.project or "").casefold() or needle in str(model.name).casefold())
+
+    def latest(self, project: str, kind: str) -> TrainedModel:
+        """The newest model of ``project`` (ignoring case) and ``kind``.
+
+        Raises:
+            ModelNotFoundError: there is none.
+        """
+        models = self.list(project=project, kind=kind)
+        if not models:
+            raise ModelNotFoundError(f"no {kind} model of project {project!r} in the registry", root=self.root,
+                                     project=project, kind=kind)
+        return models[0]
+
+    def names(self) -> tuple[str, ...]:
+        """Every model's name, sorted."""
+        return tuple(sorted(model.name for model in self._models()))
+
+    def get(self, name: str) -> TrainedModel:
+        """The model called ``name`` (a ``.model`` suffix, as Annotation Lab writes names at times, is ignored).
+
+        Raises:
+            ModelNotFoundError: no model folder of that name, an unreadable card, or a card naming another model.
+        """
+        folder = self._folder(name)
+        try:
+            model, _ = read_model_card(folder)
+        except ModelCardError as exc:
+            raise ModelNotFoundError(f"no model {name!r} in the registry ({exc.args[0]})", root=self.root,
+                                     name=name) from exc
+        if model.name != folder.name:
+            raise ModelNotFoundError(f"{folder} holds the model {model.name!r}, not {folder.name!r} (a renamed "
+                                     "copy is not registered)", root=self.root, name=name)
+        return model
+
+    def remove(self, name: str) -> TrainedModel:
+        """Delete the model called ``name`` and return what its card said.
+
+        Only a registered model's folder is ever deleted; it is first renamed out of sight, so a crash midway
+        leaves a hidden remnant rather than a half-deleted model that still lists.
+
+        Raises:
+            ModelNotFoundError: ``name`` is not a model of this registry (nothing is deleted).
+        """
+        model = self.get(name)
+        folder = self._folder(name)
+        retired = folder.with_name(f".{folder.name}.removed")
+        shutil.rmtree(retired, ignore_errors=True)
+        folder.rename(retired)
+        shutil.rmtree(retired)
+        _LOG.info("removed the model %s (%s)", model.name, folder)
+        return model
+
+    def _folder(self, name: str) -> Path:
+        bare = bare_model_name(name)
+        separators = {"/", "\0", os.sep, *([os.altsep] if os.altsep else [])}
+        if not bare or bare.startswith(".") or any(s in bare for s in separators):
+            # Also what keeps get() and remove() inside root: no "..", no absolute paths.
+            raise ModelNotFoundError(f"{name!r} is not a model name", root=self.root, name=name)
+        return self.root / bare
+
+    def _models(self) -> Iterator[TrainedModel]:
+        if not self.root.exists():
+            return
+        try:
+            folders = sorted(self.root.iterdir())
+        except OSError as exc:
+            raise RegistryError(f"cannot list the model folder: {exc.strerror or exc}", root=self.root) from exc
+        for folder in folders:
+            if folder.name.startswith(".") or not (folder / CARD).is_file():
+                continue
+            try:
+                model, _ = read_model_card(folder)
+            except ModelCardError as exc:
+                _LOG.warning("skipping %s: %s", folder, exc.args[0])
+                continue
+            if model.name != folder.name:
+                _LOG.warning("skipping %s: its card names the model %r (a renamed copy is not registered)",
+                             folder, model.name)
+                continue
+            yield model

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from alab_training import ParamsError
+from alab_training.plugins.manager import available_embeddings, create_plugin_manager, resolve_embeddings
+from alab_training.runtime.embeddings import load_word_embeddings
+from tests.conftest import DATA
+
+GLOVE = DATA / "embeddings" / "glove.6B.50d.small.txt"
+
+
+def test_default_english_embeddings_come_from_the_package():
+    source = resolve_embeddings(None, "en")
+    assert (source.name, source.dimension, source.case_sensitive, source.format) == (
+        "glove_6b_50d", 50, False, "glove_package")
+    assert (source.location / "glove_6B_50d_emb.npy").exists()
+
+
+def test_no_default_for_other_languages():
+    with pytest.raises(ParamsError, match="no default embeddings for language 'de'"):
+        resolve_embeddings(None, "de")
+
+
+def test_glove_text_file():
+    source = resolve_embeddings(str(GLOVE))
+    assert (source.dimension, source.case_sensitive, source.format, source.word2vec_header) == (50, False, "text", False)
+
+
+def test_word2vec_text_with_header_and_case(tmp_path):
+    path = tmp_path / "vectors.vec"
+    path.write_text("3 4\nBerlin 1 2 3 4\nund 0 0 0 1\nHaus 1 1 1 1\n")
+    source = resolve_embeddings(str(path), "de")
+    assert (source.dimension, source.case_sensitive, source.word2vec_header) == (4, True, True)
+
+
+def test_word2vec_binary(tmp_path):
+    path = tmp_path / "vectors.bin"
+    path.write_bytes(b"2 3\n" + b"a " + struct.pack("3f", 1, 2, 3) + b"\nb " + struct.pack("3f", 4, 5, 6) + b"\n")
+    source = resolve_embeddings(str(path))
+    assert (source.format, source.dimension) == ("binary", 3)
+
+
+@pytest.mark.parametrize("content", ["", "a 1 2\nb 1 2 3\n", "just words here\n", "3 5\na 1 2\n"])
+def test_unreadable_files_are_params_errors(tmp_path, content):
+    path = tmp_path / "bad.txt"
+    path.write_text(content)
+    with pytest.raises(ParamsError) as error:
+        resolve_embeddings(str(path))
+    assert error.value.field == "embeddings"
+
+
+def test_unknown_names_list_what_is_registered():
+    with pytest.raises(ParamsError, match="registered: glove_6b_50d"):
+        resolve_embeddings("glove_840b")
+
+
+def test_registered_names_come_from_the_hook():
+    assert "glove_6b_50d" in available_embeddings(create_plugin_manager(load_entry_points=False))
+
+
+@pytest.mark.spark
+def test_word2vec_file_builds_once_and_reloads_as_a_saved_model(spark, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALAB_TRAINING_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "vectors.vec"
+    lines = GLOVE.read_text().splitlines()[:300]
+    path.write_text(f"{len(lines)} 50\n" + "\n".join(lines) + "\n")
+    source = resolve_embeddings(str(path))
+    model = load_word_embeddings(spark, source)
+    assert model.getDimension() == 50 and model.getStorageRef() == source.name
+    (built,) = (tmp_path / "cache" / "embeddings").glob(f"{source.name}-*[!k]")
+    saved = resolve_embeddings(str(built))
+    assert (saved.format, saved.name, saved.dimension) == ("spark_nlp", source.name, 50)
