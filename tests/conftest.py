@@ -4,8 +4,10 @@ import contextlib
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +41,25 @@ NER_CONFIG = """<View>
 def _isolated_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no third-party plugins unless they ask for them (then they set the variable themselves)."""
     monkeypatch.setenv("ALAB_TRAINING_LOAD_PLUGINS", "")
+
+
+@pytest.fixture
+def outside_tmp_path():
+    """Makes folders other users can reach (tmp_path's parents are root's alone) with a given mode; removed after.
+
+    For tests that drop to another user, to see what it may and may not do there.
+    """
+    made = []
+
+    def make(mode: int) -> Path:
+        folder = Path(tempfile.mkdtemp(prefix="alab-", dir="/tmp"))
+        folder.chmod(mode)
+        made.append(folder)
+        return folder
+
+    yield make
+    for folder in made:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

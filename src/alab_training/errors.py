@@ -7,6 +7,8 @@ Every exception class of the library is defined here.
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +19,103 @@ __all__ = [
     "DeployError",
     "EngineError",
     "ExportError",
+    "FileError",
+    "FileLockTimeoutError",
+    "FileMissingError",
+    "JSONLimitError",
     "JobError",
     "JobNotFoundError",
+    "JobStoreError",
     "JobTimeoutError",
+    "LabelStudioAPIError",
     "MissingDependencyError",
     "ModelCardError",
     "ModelNotFoundError",
+    "ModelsLoadingError",
     "ParamsError",
     "PluginError",
+    "ProtocolError",
     "RegistryError",
     "RunnerError",
     "SelectionError",
+    "ServingError",
     "TrainingError",
 ]
 
 
 class AlabTrainingError(Exception):
     """Base class of every error this library raises on purpose."""
+
+
+class _KeywordPickle:
+    """Pickles an error whose ``__init__`` takes its ``_keywords`` by keyword, which the built-in reduce cannot."""
+
+    _keywords: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        keywords = {name: getattr(self, name) for name in self._keywords}
+        return functools.partial(type(self), **keywords), (self.message,)  # type: ignore[attr-defined]
+
+
+class FileError(_KeywordPickle, AlabTrainingError, OSError):
+    """A file could not be read, written or locked, or was refused (see ``alab_training.files``); an
+    :class:`OSError` too, so code that handles a failed file operation that way keeps doing so.
+
+    Attributes:
+        message: what went wrong, without the path.
+        path: the file (``None`` when the path itself was unusable); ``filename`` is it as a string.
+        reason: a stable code of ``alab_training.files.REASONS`` (``"not_regular"``, ``"too_large"`` ...).
+        errno: the system's error number and ``strerror`` its text, ``None`` when no system call failed.
+        limit: the byte limit a ``"too_large"`` file went past; ``links``: the links of a ``"hard_linked"`` one.
+        lock_path: the sidecar lock file, for lock errors.
+    """
+
+    _keywords = ("path", "reason", "errno", "strerror", "limit", "links", "lock_path")
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None, reason: str = "os",
+                 errno: int | None = None, strerror: str | None = None, limit: int | None = None,
+                 links: int | None = None, lock_path: Path | None = None) -> None:
+        super().__init__(message)
+        # errno, strerror and filename are OSError's own slots; the rest is plain data.
+        self.errno, self.strerror = errno, strerror
+        self.filename = os.fspath(path) if path is not None else None
+        vars(self).update(message=message, path=path, reason=reason, limit=limit, links=links, lock_path=lock_path)
+
+    def __str__(self) -> str:  # OSError's own would print "[Errno 2] ..." without the message
+        return f"{self.path}: {self.message}" if self.path is not None else self.message
+
+
+class FileMissingError(FileError, FileNotFoundError):
+    """The file, or the folder it belongs in, does not exist (``reason="missing"``)."""
+
+
+class FileLockTimeoutError(FileError, TimeoutError):
+    """Another process held a file's lock longer than ``timeout`` seconds (``reason="lock_timeout"``)."""
+
+    _keywords = (*FileError._keywords, "timeout")
+
+    def __init__(self, message: str, *, timeout: float, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.timeout = timeout
+
+
+class JSONLimitError(_KeywordPickle, AlabTrainingError, ValueError):
+    """JSON refused for what :mod:`json` would turn into a surprise (see ``alab_training.safe_json``); a
+    :class:`ValueError` too, and never a :class:`json.JSONDecodeError`: reading more of the text cannot help.
+
+    Attributes:
+        message: what was refused, and where.
+        reason: a stable code of ``alab_training.safe_json.REASONS`` (``"depth"``, ``"integer"`` ...).
+        pos: the character offset (``None`` for a refused argument), on line ``lineno``, column ``colno``.
+        limit: the nesting or digit limit that was exceeded, for ``"depth"`` and ``"integer"``.
+    """
+
+    _keywords = ("reason", "pos", "lineno", "colno", "limit")
+
+    def __init__(self, message: str, *, reason: str, pos: int | None = None, lineno: int | None = None,
+                 colno: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        vars(self).update(message=message, reason=reason, pos=pos, lineno=lineno, colno=colno, limit=limit)
 
 
 class ExportError(AlabTrainingError, ValueError):
@@ -156,15 +238,18 @@ class TrainingError(AlabTrainingError, RuntimeError):
 
 
 class ModelCardError(AlabTrainingError, ValueError):
-    """A model directory lacks a readable ``model.json``.
+    """A model directory lacks a readable ``model.json``, or a model's JSON has a field of the wrong kind.
 
     Attributes:
-        path: the model directory.
+        message: what is wrong.
+        path: the model directory, ``None`` for JSON that did not come from a card (a job's result).
+        field: the card's field at fault (``labels``, ``metrics.micro.f1`` ...), when one is.
     """
 
-    def __init__(self, message: str, *, path: Path) -> None:
-        self.path = path
-        super().__init__(f"{path}: {message}")
+    def __init__(self, message: str, *, path: Path | None = None, field: str | None = None) -> None:
+        self.message, self.path, self.field = message, path, field
+        text = f"{message} (at {field})" if field else message
+        super().__init__(f"{path}: {text}" if path is not None else text)
 
 
 class ActiveLearningError(AlabTrainingError, ValueError):
@@ -240,6 +325,19 @@ class JobNotFoundError(JobError, LookupError):
     """No job has this id in the runner's store."""
 
 
+class JobStoreError(JobError):
+    """The job history (``jobs.sqlite``) is missing, corrupt or locked too long, or a job's record is unreadable.
+
+    Attributes:
+        path: the history's file.
+        job_id: the job whose record is unreadable, when the problem is one record.
+    """
+
+    def __init__(self, message: str, *, path: Path, job_id: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}", job_id=job_id)
+
+
 class JobTimeoutError(JobError, TimeoutError):
     """``JobRunner.wait`` ran out of time before the job finished.
 
@@ -254,3 +352,47 @@ class JobTimeoutError(JobError, TimeoutError):
 
 class RunnerError(JobError, RuntimeError):
     """The runner cannot do what was asked: it is closed, or another runner already uses its root folder."""
+
+
+class ServingError(AlabTrainingError):
+    """Base class of the service's errors; also raised for a service that cannot start (bad options)."""
+
+
+class ProtocolError(ServingError):
+    """A request the service refuses: the HTTP layer answers ``status`` with ``{"error": message}``.
+
+    Attributes:
+        status: the HTTP status (4xx for the caller's fault, 503 while a model is still loading).
+        message: one line for the caller, never a traceback.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = " ".join(str(message).split())  # one line, whatever the cause's text held
+        super().__init__(f"{status}: {self.message}")
+
+
+class LabelStudioAPIError(ServingError):
+    """A call to Label Studio's API failed (the project's export, the token exchange).
+
+    Attributes:
+        status: the HTTP status Label Studio answered, ``None`` when it could not be reached.
+        path: the API path called (never the token: it travels in a header only).
+    """
+
+    def __init__(self, message: str, *, path: str, status: int | None = None) -> None:
+        self.status = status
+        self.path = path
+        super().__init__(f"Label Studio {path}: {message}")
+
+
+class ModelsLoadingError(ServingError, TimeoutError):
+    """A project's models were still loading when a prediction had waited long enough.
+
+    Attributes:
+        project_id: the Label Studio project.
+    """
+
+    def __init__(self, project_id: int, waited: float) -> None:
+        self.project_id = project_id
+        super().__init__(f"the models of project {project_id} are still loading after {waited:g} s")

@@ -11,16 +11,18 @@ class (:func:`trainer_options`). The built-in trainers' older keywords (``thresh
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
+from alab_training.arguments import shown
 from alab_training.errors import ParamsError
 
-__all__ = ["COMPLETION_FILTERS", "TIE_BREAKERS", "TYPE_NAME", "TrainingParams", "params_from_dict", "params_to_dict",
-           "trainer_options"]
+__all__ = ["COMPLETION_FILTERS", "TIE_BREAKERS", "TYPE_NAME", "TrainingParams", "params_argument", "params_from_dict",
+           "params_to_dict", "trainer_options"]
 
 COMPLETION_FILTERS = ("all_submitted", "reviewed_only")
 TIE_BREAKERS = ("latest", "annotator_priority")
@@ -35,17 +37,21 @@ def _strings(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = (value,)
-    if not isinstance(value, Iterable):
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, bytearray)):
         return value  # the validator reports the type
-    return tuple(dict.fromkeys(value))
+    items = tuple(value)
+    # Only strings are deduplicated: a list or dict among them is unhashable, and the validator reports it.
+    return tuple(dict.fromkeys(items)) if all(isinstance(item, str) for item in items) else items
 
 
 def _pairs(value: Any) -> Any:
     """A mapping (or pairs) becomes sorted ``(key, value)`` pairs, so the params stay hashable and comparable."""
     if isinstance(value, dict):
-        return tuple(sorted(value.items()))
+        value = tuple(value.items())
     if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
-        return tuple(sorted((p[0], p[1]) for p in value))
+        pairs = tuple((p[0], p[1]) for p in value)
+        # Keys of other types cannot be sorted among strings; the validator reports them.
+        return tuple(sorted(pairs, key=lambda pair: pair[0])) if all(isinstance(p[0], str) for p in pairs) else pairs
     return value
 
 
@@ -62,20 +68,23 @@ def _string_items(instance: TrainingParams, attribute: attrs.Attribute, value: A
         raise ParamsError("expected a list of non-empty strings", field=attribute.name, value=value)
 
 
-def _optional_number(low: float, high: float, *, integer: bool = False, low_open: bool = False,
-                     high_open: bool = False):
+def _number(low: float, high: float, *, integer: bool = False, low_open: bool = False, high_open: bool = False,
+            optional: bool = True):
+    """A validator of a number in a range; ``optional`` lets ``None`` ("the trainer's default") through."""
+
     def check(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
-        if value is None:
+        if value is None and optional:
             return
         kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value != value:
-            raise ParamsError(f"expected {'an integer' if integer else 'a number'}, got {value!r}",
+        if isinstance(value, bool) or not isinstance(value, kinds) or (isinstance(value, float) and math.isnan(value)):
+            raise ParamsError(f"expected {'an integer' if integer else 'a number'}, got {shown(value)}",
                               field=attribute.name, value=value)
         too_low = value <= low if low_open else value < low
         too_high = value >= high if high_open else value > high
         if too_low or too_high:
             left, right = "(" if low_open else "[", ")" if high_open else "]"
-            raise ParamsError(f"{value!r} is outside {left}{low}, {high}{right}", field=attribute.name, value=value)
+            raise ParamsError(f"{shown(value)} is outside {left}{low}, {high}{right}", field=attribute.name,
+                              value=value)
 
     return check
 
@@ -83,22 +92,25 @@ def _optional_number(low: float, high: float, *, integer: bool = False, low_open
 def _one_of(choices: tuple[str, ...]):
     def check(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
         if value not in choices:
-            raise ParamsError(f"{value!r} is not one of {', '.join(choices)}", field=attribute.name, value=value)
+            raise ParamsError(f"{shown(value)} is not one of {', '.join(choices)}", field=attribute.name,
+                              value=value)
 
     return check
 
 
-def _optional_match(pattern: re.Pattern[str], what: str):
+def _match(pattern: re.Pattern[str], what: str, *, optional: bool = True):
+    """A validator of a string matching ``pattern`` in full; ``optional`` lets ``None`` through."""
+
     def check(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
-        if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
-            raise ParamsError(f"{value!r} is not {what}", field=attribute.name, value=value)
+        if (value is not None or not optional) and (not isinstance(value, str) or not pattern.fullmatch(value)):
+            raise ParamsError(f"{shown(value)} is not {what}", field=attribute.name, value=value)
 
     return check
 
 
 def _optional_text(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise ParamsError(f"expected a non-empty string, got {value!r}", field=attribute.name, value=value)
+        raise ParamsError(f"expected a non-empty string, got {shown(value)}", field=attribute.name, value=value)
 
 
 def _options_copy(value: Any) -> Any:
@@ -114,7 +126,8 @@ def _options(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -
                           field="options", value=value)
     for training_type, options in value.items():
         if not isinstance(training_type, str) or not TYPE_NAME.fullmatch(training_type):
-            raise ParamsError(f"{training_type!r} is not a training type name", field="options", value=training_type)
+            raise ParamsError(f"{shown(training_type)} is not a training type name", field="options",
+                              value=training_type)
         if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
             raise ParamsError(f"expected an object of options, got {type(options).__name__}",
                               field=f"options.{training_type}", value=options)
@@ -157,13 +170,13 @@ class TrainingParams:
             checked against the trainer's options class before training starts (:func:`trainer_options`).
     """
 
-    training_type: str | None = attrs.field(default=None, validator=_optional_match(TYPE_NAME, "a training type name"))
-    epochs: int | None = attrs.field(default=None, validator=_optional_number(1, 10_000, integer=True))
-    learning_rate: float | None = attrs.field(default=None, validator=_optional_number(0, 1, low_open=True))
-    decay: float | None = attrs.field(default=None, validator=_optional_number(0, 1))
-    dropout: float | None = attrs.field(default=None, validator=_optional_number(0, 1, high_open=True))
-    batch_size: int | None = attrs.field(default=None, validator=_optional_number(1, 65_536, integer=True))
-    validation_split: float = attrs.field(default=0.0, validator=_optional_number(0, 1, high_open=True))
+    training_type: str | None = attrs.field(default=None, validator=_match(TYPE_NAME, "a training type name"))
+    epochs: int | None = attrs.field(default=None, validator=_number(1, 10_000, integer=True))
+    learning_rate: float | None = attrs.field(default=None, validator=_number(0, 1, low_open=True))
+    decay: float | None = attrs.field(default=None, validator=_number(0, 1))
+    dropout: float | None = attrs.field(default=None, validator=_number(0, 1, high_open=True))
+    batch_size: int | None = attrs.field(default=None, validator=_number(1, 65_536, integer=True))
+    validation_split: float = attrs.field(default=0.0, validator=_number(0, 1, high_open=True, optional=False))
     tags: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=_string_items)
     test_tags: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=_string_items)
     completion_filter: str = attrs.field(default="all_submitted", validator=_one_of(COMPLETION_FILTERS))
@@ -171,17 +184,16 @@ class TrainingParams:
     annotator_priority: tuple[str, ...] = attrs.field(default=(), converter=_strings, validator=_string_items)
     embeddings: str | None = attrs.field(default=None, validator=_optional_text)
     base_model: str | None = attrs.field(default=None, validator=_optional_text)
-    language: str = attrs.field(default="en", validator=_optional_match(_LANGUAGE, "an ISO 639 language code"))
-    seed: int = attrs.field(default=42, validator=_optional_number(0, 2**31 - 1, integer=True))
+    language: str = attrs.field(default="en",
+                                validator=_match(_LANGUAGE, "an ISO 639 language code", optional=False))
+    seed: int = attrs.field(default=42, validator=_number(0, 2**31 - 1, integer=True, optional=False))
     choices_name: str | None = attrs.field(default=None, validator=_optional_text)
     unannotated_label: str | None = attrs.field(default=None, validator=_optional_text)
     unannotated_sampling: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_pairs,
                                                                       validator=_fractions)
-    threshold: float | None = attrs.field(default=None, validator=_optional_number(0, 1, low_open=True,
-                                                                                   high_open=True))
+    threshold: float | None = attrs.field(default=None, validator=_number(0, 1, low_open=True, high_open=True))
     script: str | None = attrs.field(default=None, validator=_optional_text)
-    script_timeout: float | None = attrs.field(default=None, validator=_optional_number(0, 7 * 24 * 3600,
-                                                                                        low_open=True))
+    script_timeout: float | None = attrs.field(default=None, validator=_number(0, 7 * 24 * 3600, low_open=True))
     options: dict[str, dict[str, Any]] = attrs.field(factory=dict, converter=_options_copy, validator=_options,
                                                      hash=False)
 
@@ -189,8 +201,6 @@ class TrainingParams:
         if self.tie_breaker == "annotator_priority" and not self.annotator_priority:
             raise ParamsError('tie_breaker="annotator_priority" needs annotator_priority=("alice", …)',
                               field="annotator_priority", value=self.annotator_priority)
-        if self.language is None:
-            raise ParamsError("expected an ISO 639 language code", field="language", value=None)
 
 
 def params_from_dict(data: dict[str, Any]) -> TrainingParams:
@@ -198,14 +208,36 @@ def params_from_dict(data: dict[str, Any]) -> TrainingParams:
     if not isinstance(data, dict):
         raise ParamsError(f"expected an object of parameters, got {type(data).__name__}", field="$", value=data)
     names = {a.name for a in attrs.fields(TrainingParams)}
-    unknown = sorted(set(data) - names)
+    # A key may be any value (a dict built in code): named as text, so that keys of all types sort and print.
+    unknown = sorted(((key if isinstance(key, str) else shown(key), key) for key in data if key not in names),
+                     key=lambda named: named[0])
     if unknown:
-        raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}",
-                          field=unknown[0], value=data[unknown[0]])
+        raise ParamsError(f"unknown parameter(s) {', '.join(name for name, _ in unknown)}; known: "
+                          f"{', '.join(sorted(names))}", field=unknown[0][0], value=data[unknown[0][1]])
     try:
         return TrainingParams(**data)
     except TypeError as exc:  # e.g. a list passed where attrs' converter cannot cope
         raise ParamsError(str(exc), field="$", value=data) from exc
+
+
+def params_argument(params: Any, field: str = "params", *, dicts: bool = False) -> TrainingParams:
+    """A public function's ``params`` argument: the :class:`TrainingParams` given, or the defaults for ``None``.
+
+    A dict is read with :func:`params_from_dict` only where ``dicts`` says the function takes one (a job file
+    does); elsewhere it is refused rather than half read.
+
+    Raises:
+        ParamsError: anything else, naming ``field``; an invalid dict.
+    """
+    if params is None:
+        return TrainingParams()
+    if isinstance(params, TrainingParams):
+        return params
+    if isinstance(params, dict) and dicts:
+        return params_from_dict(params)
+    hint = " (build one with params_from_dict)" if isinstance(params, dict) else ""
+    raise ParamsError(f"expected TrainingParams or None, got {type(params).__name__}{hint}", field=field,
+                      value=params)
 
 
 def params_to_dict(params: TrainingParams) -> dict[str, Any]:

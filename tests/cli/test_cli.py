@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -90,3 +94,89 @@ def test_jobs_of_an_empty_runner_folder_and_an_unknown_id(tmp_path, capsys):
     assert run("jobs", "--root", str(tmp_path)) == (0, "")
     code, _ = run("jobs", "nope", "--root", str(tmp_path))
     assert code == 2 and "nope" in capsys.readouterr().err
+
+
+# -- failures are one line, never a traceback -------------------------------------------------------------------
+
+def cli(*argv, timeout=30):
+    """The command line run as a user runs it: its exit code, stdout and stderr."""
+    done = subprocess.run([sys.executable, "-m", "alab_training", *map(str, argv)], capture_output=True,
+                          timeout=timeout, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+
+
+def one_line_failure(code: int, err: str, *expected: str) -> None:
+    assert code != 0, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert all(text in err for text in expected), err
+
+
+def test_a_lone_surrogate_in_a_title_is_printed_escaped(tmp_path):
+    export = tmp_path / "export.json"
+    export.write_text('[{"id": 1, "data": {"text": "fever", "title": "\\ud800 odd \\udcff"}, "completions": '
+                      '[{"id": 1, "submitted_at": "2024-01-01T00:00:00", "result": []}]}]')
+    code, out, err = cli("select", export, "--config", NER_CONFIG_FILE)
+    assert code == 0 and err == "" and "\\ud800 odd \\udcff" in out
+    code, text = run("select", str(export), "--config", str(NER_CONFIG_FILE))
+    assert code == 0 and "\\ud800 odd" in text
+
+
+def test_reading_commands_on_missing_or_odd_folders_fail_in_one_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for argv, expected in ((("models", tmp_path / "nowhere"), "does not exist"), (("models", tmp_path / "afile"),
+                                                                                    "is not a folder"),
+                           (("jobs", "--root", tmp_path / "nowhere"), "does not exist"),
+                           (("jobs", "nope", "--root", tmp_path), "nope")):
+        one_line_failure(*cli(*argv)[::2], expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing created by looking
+
+
+def test_a_corrupt_or_broken_job_history_fails_in_one_line(tmp_path):
+    (tmp_path / "jobs.sqlite").write_bytes(b"not a database" * 500)
+    one_line_failure(*cli("jobs", "--root", tmp_path)[::2], "jobs.sqlite", "not a readable job history")
+    other = tmp_path / "other"
+    other.mkdir()
+    from alab_training.lifecycle.jobs import JobStore
+    from tests.lifecycle.jobs.test_damaged_store import job
+
+    store = JobStore(other / "jobs.sqlite")
+    store.add(job("good"))
+    store.add(job("bad"))
+    with sqlite3.connect(other / "jobs.sqlite") as db:
+        db.execute("UPDATE jobs SET data = '{broken' WHERE id = 'bad'")
+    code, out, err = cli("jobs", "--root", other)
+    assert code == 0 and out.startswith("good ") and "bad" in err and "Traceback" not in err
+    one_line_failure(*cli("jobs", "bad", "--root", other)[::2], "unreadable")
+
+
+def test_a_bad_status_filter_and_other_usage_errors_are_one_line(tmp_path):
+    one_line_failure(*cli("jobs", "--root", tmp_path, "--status", "done")[::2], "invalid choice")
+    one_line_failure(*cli("select")[::2], "required")
+    one_line_failure(*cli("models", "--nonsense")[::2], "unrecognized")
+
+
+def test_models_with_odd_scores_are_listed(tmp_path):
+    (tmp_path / "ner_odd").mkdir()
+    (tmp_path / "ner_odd" / "model.json").write_text(json.dumps({
+        "name": "ner_odd", "kind": "ner", "created_at": "2024-01-01T00:00:00",
+        "metrics": {"micro": {"f1": "high"}, "x": {"f1": None, "precision": [1]}}}))
+    (tmp_path / "ner_deep").mkdir()
+    (tmp_path / "ner_deep" / "model.json").write_text("[" * 50_000 + "]" * 50_000)
+    code, out, err = cli("models", tmp_path)
+    assert code == 0 and "ner_odd" in out and "not scored" in out
+    assert "ner_deep" in err and "Traceback" not in err
+
+
+def test_an_unexpected_error_is_still_one_line(monkeypatch, capsys):
+    from alab_training.cli import models
+
+    monkeypatch.setattr(models, "_models", lambda args, out: 1 / 0)
+    assert main(["models", str(REPO)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected ZeroDivisionError" in err
+
+
+def test_an_export_that_is_a_fifo_or_a_device_fails_at_once(tmp_path):
+    os.mkfifo(tmp_path / "export.json")
+    for export in (tmp_path / "export.json", "/dev/zero"):
+        one_line_failure(*cli("select", export, "--config", NER_CONFIG_FILE, timeout=20)[::2], "not a regular file")

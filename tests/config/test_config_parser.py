@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from alab_training import ConfigError, load_config
+from alab_training import ConfigError, ParamsError, load_config
 from alab_training.config import parse_xml
 from tests.conftest import ALAB_DEMO_CONFIG, LABEL_STUDIO, NER_CONFIG
 
@@ -136,7 +136,14 @@ def test_missing_file_is_a_config_error(tmp_path):
         load_config(tmp_path / "nope.xml")
 
 
-@pytest.mark.parametrize("value", [123, None, ["<View/>"]])
-def test_wrong_types_are_config_errors(value):
-    with pytest.raises(ConfigError, match="expected a labeling config"):
+@pytest.mark.parametrize("value", [123, None, ["<View/>"], 1.5])
+def test_wrong_types_are_params_errors_naming_them(value):
+    with pytest.raises(ParamsError) as error:
+        load_config(value)
+    assert error.value.field == "config"
+
+
+@pytest.mark.parametrize("value", ["con\0fig.xml", "", "/dev/zero", "/dev/stdin", "/"])
+def test_what_cannot_be_a_config_file_is_refused_at_once(value):
+    with pytest.raises(ConfigError, match="cannot read the labeling config"):
         load_config(value)

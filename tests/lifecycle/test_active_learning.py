@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -106,8 +107,10 @@ def test_the_interval_must_be_a_positive_count(every):
 def test_a_damaged_state_file_is_a_clear_error(tmp_path):
     learning = ActiveLearning(tmp_path)
     learning.set_policy("fevers", POLICY)
-    (tmp_path / "fevers.state.json").write_text(json.dumps({"counted": "many"}))
-    with pytest.raises(ActiveLearningError, match="fevers.state.json"):
+    [policy] = tmp_path.glob("fevers-*.policy.json")
+    state = policy.with_name(policy.name.replace(".policy.", ".state."))
+    state.write_text(json.dumps({"counted": "many"}))
+    with pytest.raises(ActiveLearningError, match=r"fevers-[0-9a-f]{12}\.state\.json"):
         learning.check(project_with(4))
 
 
@@ -125,3 +128,147 @@ def test_ranks_unlabelled_tasks_by_uncertainty(spark, tmp_path):
     scores = [r.uncertainty for r in ranked]
     assert None not in scores and scores == sorted(scores, reverse=True) and 0 <= scores[-1] <= scores[0] <= 0.5
     assert scores[0] > scores[-1]  # a trained model is not equally sure of every message
+
+
+# -- state files that are not what they should be ---------------------------------------------------------------
+
+def state_file(learning: ActiveLearning, project: str = "fevers") -> Path:
+    learning.set_policy(project, POLICY)
+    [policy] = learning.state_dir.glob("*.policy.json")
+    return policy.with_name(policy.name.replace(".policy.", ".state."))
+
+
+STATE = {"counted": 3, "previous": 0, "trainings": 1, "job_id": None, "triggered_at": None}
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", "[1, 2]", '"counted"', "null", "[" * 50_000 + "]" * 50_000, json.dumps({**STATE, "counted": 1e300}),
+    '{"counted": ' + "9" * 5000 + "}", json.dumps({**STATE, "counted": -1}), json.dumps({**STATE, "counted": 2.5}),
+    json.dumps({**STATE, "counted": True}), json.dumps({**STATE, "job_id": 7}), json.dumps({"counted": 3}),
+    json.dumps({**STATE, "triggered_at": "soon"}), "\xff\xfe not utf-8",
+])
+def test_a_corrupt_state_file_is_an_active_learning_error_naming_it(tmp_path, content):
+    learning = ActiveLearning(tmp_path)
+    path = state_file(learning)
+    path.write_bytes(content.encode("latin-1") if content.startswith("\xff") else content.encode())
+    with pytest.raises(ActiveLearningError) as error:
+        learning.check(project_with(4))
+    assert error.value.path == path
+    with pytest.raises(ActiveLearningError):
+        learning.update(project_with(4))
+    assert learning.state_dir.joinpath(path.name).read_bytes()  # left as it was, for a person to look at
+
+
+@pytest.mark.parametrize("field, value", [("deploy", "no"), ("deploy", 0), ("versioning", "yes"), ("every", "50"),
+                                          ("every", 1e300), ("params", ["ner"]), ("params", {"epochz": 3})])
+def test_a_policy_file_is_read_for_what_it_says_or_refused(tmp_path, field, value):
+    learning = ActiveLearning(tmp_path)
+    learning.set_policy("fevers", POLICY)
+    [path] = tmp_path.glob("*.policy.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), field: value}))
+    with pytest.raises(ActiveLearningError, match=r"policy\.json"):
+        learning.policy("fevers")
+
+
+def test_a_fifo_state_file_is_refused_at_once(tmp_path):
+    import os
+    import threading
+
+    learning = ActiveLearning(tmp_path)
+    path = state_file(learning)
+    os.mkfifo(path)
+    caught = []
+    thread = threading.Thread(target=lambda: caught.append(pytest.raises(ActiveLearningError, learning.state,
+                                                                         "fevers")))
+    thread.start()
+    thread.join(5)
+    assert caught and "FIFO" in str(caught[0].value)
+
+
+def test_projects_whose_names_read_alike_have_files_of_their_own(tmp_path):
+    learning = ActiveLearning(tmp_path)
+    learning.set_policy("Dept A", attrs.evolve(POLICY, every=7))
+    learning.set_policy("Dept_A", attrs.evolve(POLICY, every=9))
+    learning.set_policy("dept a", None)
+    assert (learning.policy("Dept A").every, learning.policy("Dept_A").every) == (7, 9)
+    assert learning.policy("dept a") is None and len(list(tmp_path.glob("*.policy.json"))) == 2
+
+
+def test_a_project_name_of_any_length_or_character_fits_the_file_system(tmp_path):
+    learning = ActiveLearning(tmp_path)
+    for name in ("x" * 1000, "ü" * 300, "../../etc/passwd", ".hidden", "\ud800 lone", "a/b\\c\0d"):
+        learning.set_policy(name, POLICY)
+        assert learning.policy(name) == POLICY
+    assert {path.parent for path in tmp_path.rglob("*")} == {tmp_path}
+    assert all(len(os.fsencode(path.name)) < 255 for path in tmp_path.iterdir())
+
+
+def test_a_full_disk_is_an_active_learning_error_and_nothing_trains(tmp_path, monkeypatch):
+    import errno
+
+    from alab_training.files import writing
+
+    learning = ActiveLearning(tmp_path, output_dir=tmp_path / "models")
+    learning.set_policy("fevers", POLICY)
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writing.os, "write", full)
+    with pytest.raises(ActiveLearningError, match="No space left"):
+        learning.update(project_with(4))
+    monkeypatch.undo()
+    assert learning.state("fevers").counted == 0 and not (tmp_path / "models").exists()
+    assert [p.name for p in tmp_path.glob(".*.tmp")] == []
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops to another user: needs root")
+def test_a_read_only_state_folder_is_an_active_learning_error(outside_tmp_path):
+    import multiprocessing
+
+    root_owned = outside_tmp_path(0o755)  # root's: everyone may read it, nobody write it
+    fork = multiprocessing.get_context("fork")
+    ActiveLearning(root_owned).set_policy("fevers", POLICY)
+    queue = fork.Queue()
+
+    def child():
+        outcomes = []
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            learning = ActiveLearning(root_owned)
+            outcomes.append(learning.policy("fevers") == POLICY)
+            for call in (lambda: learning.set_policy("other", POLICY), lambda: learning.update(project_with(4)),
+                         lambda: ActiveLearning(root_owned / "below")):
+                try:
+                    call()
+                    outcomes.append("no error")
+                except ActiveLearningError:
+                    outcomes.append("ActiveLearningError")
+        except BaseException as error:  # reported, not lost with the child
+            outcomes.append(f"{type(error).__name__}: {error}")
+        queue.put(outcomes)
+
+    process = fork.Process(target=child)
+    process.start()
+    try:
+        assert queue.get(timeout=30) == [True, "ActiveLearningError", "ActiveLearningError", "ActiveLearningError"]
+    finally:
+        process.join(30)
+
+
+@pytest.mark.parametrize("call", [
+    lambda tmp: ActiveLearning(None), lambda tmp: ActiveLearning(tmp, output_dir=5),
+    lambda tmp: ActiveLearning(tmp).update(None), lambda tmp: ActiveLearning(tmp).check({"name": "p"}),
+    lambda tmp: ActiveLearning(tmp).set_policy("p", {"every": 3}), lambda tmp: ActiveLearning(tmp).policy(None),
+    lambda tmp: ActiveLearning(tmp).state(""), lambda tmp: ActiveLearningPolicy(deploy="no"),
+    lambda tmp: ActiveLearningPolicy(params={"training_type": "ner"}), lambda tmp: ActiveLearningPolicy(every=None),
+    lambda tmp: rank_by_uncertainty([], None), lambda tmp: rank_by_uncertainty([], project_with(1), limit="5"),
+])
+def test_wrong_arguments_are_params_errors(tmp_path, call):
+    with pytest.raises(ParamsError):
+        call(tmp_path)

@@ -70,6 +70,11 @@ def copy(name: str, folder: Path) -> Path:
     return target
 
 
+def beside(path: Path) -> list[str]:
+    """What else is in the config's folder, but for the sidecar lock deploy takes (and leaves, by design)."""
+    return sorted(p.name for p in path.parent.iterdir() if p != path and p.name != f".{path.name}.lock")
+
+
 def attributes_without_model(xml: bytes) -> list[tuple[str, list[tuple[str, str]]]]:
     """Every node (elements, comments, PIs) with its attributes in order, ``model`` left out."""
     root = etree.fromstring(xml)
@@ -91,7 +96,7 @@ def test_hold_out_configs(case, tmp_path, models, registry):
         if "path" in case:
             assert (error.value.path, error.value.line) == (case["path"], case["line"])
         assert path.read_bytes() == before
-        assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+        assert beside(path) == []
         return
 
     result = deploy(path, deployed, **arguments)
@@ -99,7 +104,7 @@ def test_hold_out_configs(case, tmp_path, models, registry):
     assert [item.path for item in result.kept] == case["kept"]
     assert result.written == path.resolve()
     after = path.read_bytes()
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert beside(path) == []
     # The file holds exactly the returned config, and reloads under the same rules.
     encoding = etree.fromstring(after).getroottree().docinfo.encoding
     assert after.decode(encoding) == result.config.xml
@@ -271,10 +276,11 @@ deploy({str(path)!r}, TrainedModel(name="ner_x", kind="ner", path=Path("."), lab
     crashed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert crashed.returncode == 9, crashed.stderr
     assert path.read_bytes() == before
-    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    leftovers = beside(path)
     assert len(leftovers) == 1 and leftovers[0].startswith(".demo_mixed.xml.")
-    # The next deploy is not disturbed by the leftover.
+    # The next deploy is not disturbed by the leftover, and removes it.
     assert deploy(path, models["ner"]).written == path.resolve()
+    assert beside(path) == []
 
 
 def test_model_names_are_escaped_for_their_quotes(tmp_path):

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from alab_training.errors import AlabTrainingError, ModelNotFoundError, RegistryError
+from alab_training.errors import AlabTrainingError, ModelNotFoundError, ParamsError, RegistryError
 from alab_training.lifecycle.registry import ModelRegistry
 from alab_training.model import TrainedModel
 from alab_training.model_card import CARD, write_model_card
@@ -170,3 +172,113 @@ def test_a_missing_root_is_empty_and_a_file_root_is_an_error(tmp_path):
     with pytest.raises(RegistryError) as error:
         ModelRegistry(afile).list()
     assert error.value.root == afile
+
+
+# -- odd cards, odd folders, odd arguments ----------------------------------------------------------------------
+
+def card(root: Path, folder_name: str, **fields) -> Path:
+    folder = root / folder_name
+    folder.mkdir(parents=True)
+    (folder / CARD).write_text(json.dumps({"name": folder_name, "kind": "ner", "created_at": "2024-03-01T12:00:00",
+                                           **fields}))
+    return folder
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"labels": "PROBLEM"}, "labels"), ({"labels": ["A", 3]}, "labels"), ({"metrics": [0.5]}, "metrics"),
+    ({"metrics": {"micro": 0.5}}, "metrics.micro"), ({"params": "fast"}, "params"), ({"name": ["x"]}, "name"),
+    ({"created_at": 20240301}, "created_at"), ({"created_at": "yesterday"}, "created_at"), ({"kind": ""}, "kind"),
+    ({"project": 5}, "project"), ({"embeddings": {"a": 1}}, "embeddings"),
+])
+def test_a_card_field_of_the_wrong_kind_skips_the_model_and_names_the_field(tmp_path, caplog, fields, field):
+    add(tmp_path, "ner_good")
+    card(tmp_path, "ner_odd", **fields)
+    with caplog.at_level(logging.WARNING, logger="alab_training.lifecycle.registry"):
+        assert names(ModelRegistry(tmp_path).list()) == ["ner_good"]
+    assert f"(at {field})" in caplog.text
+    with pytest.raises(ModelNotFoundError, match=field):
+        ModelRegistry(tmp_path).get("ner_odd")
+
+
+def test_a_card_nested_too_deep_or_too_large_or_not_a_file_is_skipped_at_once(tmp_path, monkeypatch):
+    from alab_training import model_card
+
+    add(tmp_path, "ner_good")
+    (card(tmp_path, "ner_deep") / CARD).write_text("[" * 100_000 + "]" * 100_000)
+    (card(tmp_path, "ner_huge") / CARD).write_text(json.dumps({"name": "ner_huge", "pad": "x" * 2000}))
+    fifo = card(tmp_path, "ner_fifo") / CARD
+    fifo.unlink()
+    os.mkfifo(fifo)
+    monkeypatch.setattr(model_card, "MAX_CARD_BYTES", 1000)
+    assert names(ModelRegistry(tmp_path).list()) == ["ner_good"]
+
+
+def test_odd_figures_and_versions_are_kept_as_they_are_read(tmp_path):
+    card(tmp_path, "ner_odd", metrics={"micro": {"f1": "high", "support": None}, "confusion": {"A": {"A": 3}}},
+         version="v2")
+    (model,) = ModelRegistry(tmp_path).list()
+    assert model.metrics["micro"]["f1"] == "high" and model.version is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ModelRegistry(None), lambda: ModelRegistry(5), lambda: ModelRegistry("mod\0els"),
+    lambda: ModelRegistry(""), lambda: ModelRegistry("models").list(project=5),
+    lambda: ModelRegistry("models").list(kind=["ner"]), lambda: ModelRegistry("models").search(None),
+    lambda: ModelRegistry("models").latest(None, "ner"), lambda: ModelRegistry("models").get(None),
+    lambda: ModelRegistry("models").remove(b"ner_x"),
+])
+def test_wrong_arguments_are_params_errors(call):
+    with pytest.raises(ParamsError):
+        call()
+
+
+def test_remove_refuses_a_symlinked_model_and_touches_nothing(tmp_path):
+    outside = tmp_path / "elsewhere"
+    model = add(outside, "ner_linked")
+    root = tmp_path / "models"
+    root.mkdir()
+    (root / "ner_linked").symlink_to(model.path)
+    registry = ModelRegistry(root)
+    with pytest.raises(RegistryError, match="link"):
+        registry.remove("ner_linked")
+    assert registry.names() == ("ner_linked",) and (model.path / CARD).is_file()
+
+
+def immutable(path: Path, on: bool) -> bool:
+    return subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True).returncode == 0
+
+
+def test_remove_of_a_model_that_cannot_be_deleted_whole_deletes_nothing(tmp_path):
+    model = add(tmp_path, "ner_stuck")
+    (model.path / "stages").mkdir()
+    stuck = model.path / "stages" / "weights.bin"
+    stuck.write_bytes(b"w")
+    if not immutable(stuck, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(RegistryError, match="immutable") as error:
+            ModelRegistry(tmp_path).remove("ner_stuck")
+        assert "nothing was removed" in str(error.value)
+        assert ModelRegistry(tmp_path).get("ner_stuck").name == "ner_stuck"
+        assert sorted(p.name for p in model.path.rglob("*")) == ["model.json", "stages", "training.log",
+                                                                  "weights.bin"]
+    finally:
+        immutable(stuck, False)
+    ModelRegistry(tmp_path).remove("ner_stuck")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_that_fails_midway_leaves_no_model_that_still_lists(tmp_path, monkeypatch, caplog):
+    import shutil
+
+    add(tmp_path, "ner_half")
+    real = shutil.rmtree
+    monkeypatch.setattr(shutil, "rmtree", lambda path, *a, **k: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    with caplog.at_level(logging.WARNING, logger="alab_training.lifecycle.registry"):
+        assert ModelRegistry(tmp_path).remove("ner_half").name == "ner_half"
+    assert "not all of its files" in caplog.text
+    assert ModelRegistry(tmp_path).names() == () and not (tmp_path / "ner_half").exists()
+    monkeypatch.setattr(shutil, "rmtree", real)
+    add(tmp_path, "ner_half")
+    ModelRegistry(tmp_path).remove("ner_half")  # and the next removal of that name takes the remnant along
+    assert list(tmp_path.iterdir()) == []

@@ -68,7 +68,7 @@ def test_partial_tokens_and_sentence_splits_are_reported():
     assert tags == [["O", "B-A"], ["B-A", "O"]] and report.split_by_sentence == 1
 
 
-def test_offset_mapper_converts_utf16_offsets():
+def test_offset_mapper_converts_code_unit_offsets():
     text = "Café 😷 with Sjögren’s syndrome"
     to_code_point = offset_mapper(text)
     utf16_start = len(text[:12].encode("utf-16-le")) // 2

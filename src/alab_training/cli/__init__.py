@@ -1,6 +1,9 @@
 """The ``alab-training`` command line: one module per group of commands, each adding its own sub-commands.
 
-Every failure the library reports is one line on stderr and a non-zero exit status, never a traceback.
+Every failure is one line on stderr and a non-zero exit status, never a traceback: ``2`` for a usage error and
+for an error the library reports (:class:`~alab_training.errors.AlabTrainingError`), ``1`` for anything else (a
+bug: its traceback goes to the log at debug level), ``130`` when interrupted. Text that the terminal's encoding
+cannot show (a lone surrogate in a title) is written escaped rather than failing the command.
 """
 
 from __future__ import annotations
@@ -9,12 +12,47 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from alab_training.cli import models, training
 from alab_training.errors import AlabTrainingError
+from alab_training.serving.command import add_serve_command
 
 __all__ = ["main"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one line like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        _say(sys.stderr, f"{self.prog}: error: {message} (see {self.prog} --help)")
+        raise SystemExit(2)
+
+
+class _Escaping:
+    """A text stream that writes what its encoding cannot hold as backslash escapes instead of raising."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._encoding = getattr(stream, "encoding", None) or "utf-8"
+
+    def write(self, text: str) -> int:
+        """Write ``text``, escaping what the stream's encoding cannot hold."""
+        try:
+            safe = text.encode(self._encoding, "backslashreplace").decode(self._encoding)
+        except LookupError:  # an encoding Python does not know: plain ASCII then
+            safe = text.encode("ascii", "backslashreplace").decode("ascii")
+        return self._stream.write(safe)
+
+    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno ... as the stream has them
+        return getattr(self._stream, name)
+
+
+def _say(stream: TextIO, line: str) -> None:
+    """One line, whatever the message holds: its line breaks are flattened."""
+    _Escaping(stream).write(" ".join(line.split()) + "\n")
 
 
 def _engine(args: argparse.Namespace, out: TextIO) -> int:
@@ -27,11 +65,12 @@ def _engine(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alab-training", description="Train NLP models from annotation exports.")
+    parser = _Parser(prog="alab-training", description="Train NLP models from annotation exports.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
     training.add_commands(commands)
     models.add_commands(commands)
+    add_serve_command(commands)
     engine = commands.add_parser("engine", help="fetch and cache the Spark NLP jars (done automatically on first "
                                                 "training)")
     engine.set_defaults(run=_engine)
@@ -40,11 +79,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status (2 when the library refused the request)."""
-    out = out or sys.stdout
+    out = _Escaping(out or sys.stdout)
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    # The log goes to stderr escaped too: a warning naming a file whose name is not UTF-8 must not fail.
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
+                        stream=_Escaping(sys.stderr))
     try:
         return args.run(args, out)
     except AlabTrainingError as exc:
-        sys.stderr.write(f"alab-training: error: {exc}\n")
+        _say(sys.stderr, f"alab-training: error: {exc}")
         return 2
+    except KeyboardInterrupt:
+        _say(sys.stderr, "alab-training: interrupted")
+        return 130
+    except BrokenPipeError:  # the reader of our output went away (| head): nothing left to tell
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug, but the command line still ends in one line
+        _LOG.debug("unexpected error", exc_info=exc)
+        _say(sys.stderr, f"alab-training: error: unexpected {type(exc).__name__}: {exc} (a bug: please report it)")
+        return 1

@@ -1,4 +1,8 @@
-"""The commands that read what was trained: ``models`` (a registry folder) and ``jobs`` (a job runner's history)."""
+"""The commands that read what was trained: ``models`` (a registry folder) and ``jobs`` (a job runner's history).
+
+Both only read: a folder that is not there is an error (a typo would otherwise list nothing), and the job
+history is never created by looking at it.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,34 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
+from alab_training.cli.render import figure
+from alab_training.errors import ParamsError
+
 __all__ = ["add_commands"]
+
+_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def _folder(value: str, option: str) -> Path:
+    """The folder a reading command looks at, which must be there."""
+    folder = Path(value)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ParamsError(f"{value} {what}", field=option, value=value)
+    return folder
 
 
 def _jobs(args: argparse.Namespace, out: TextIO) -> int:
     """The job history, read from a runner's folder (safe while the host's runner is working)."""
+    from alab_training.errors import JobNotFoundError
     from alab_training.lifecycle.jobs import JobStore
 
-    store = JobStore(Path(args.root) / "jobs.sqlite")
+    path = _folder(args.root, "--root") / "jobs.sqlite"
+    if not path.exists():  # a runner that never ran: no history, and looking must not create one
+        if args.id:
+            raise JobNotFoundError(f"no such job (no job history in {args.root})", job_id=args.id)
+        return 0
+    store = JobStore(path, create=False)
     if args.id:
         job = store.get(args.id)
         out.write(f"{job.id}  {job.project}  {job.status.value}  trigger {job.trigger}\n"
@@ -33,11 +57,11 @@ def _jobs(args: argparse.Namespace, out: TextIO) -> int:
 def _models(args: argparse.Namespace, out: TextIO) -> int:
     from alab_training.lifecycle.registry import ModelRegistry
 
-    registry = ModelRegistry(args.root)
+    registry = ModelRegistry(_folder(args.root, "root"))
     models = registry.search(args.search) if args.search else registry.list(project=args.project, kind=args.kind)
     for model in models:
-        micro = model.metrics.get("micro", {})
-        score = f"F1 {micro['f1']:.3f}" if "f1" in micro else "not scored"
+        f1 = figure(model.metrics.get("micro", {}).get("f1"))
+        score = f"F1 {f1}" if f1 else "not scored"
         out.write(f"{model.created_at:%Y-%m-%d %H:%M}  {model.kind:<14}  {model.name}  ({model.project}; "
                   f"{model.trigger}; {score})\n")
     return 0
@@ -49,7 +73,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     jobs.add_argument("id", nargs="?", help="one job, in detail")
     jobs.add_argument("--root", required=True, help="the runner's folder")
     jobs.add_argument("--project", help="only this project's jobs")
-    jobs.add_argument("--status", help="queued, running, succeeded, failed or cancelled")
+    jobs.add_argument("--status", choices=_STATUSES, help="only the jobs in this state")
     jobs.set_defaults(run=_jobs)
 
     models = commands.add_parser("models", help="list the trained models in a folder, newest first")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import TextIO
+import math
+from typing import Any, TextIO
 
 from alab_training.model import EpochFinished, TrainingEvent, TrainingFailed, TrainingStarted
 from alab_training.selection import REASONS, Selection
 
-__all__ = ["Progress", "score_table", "selection_report", "table"]
+__all__ = ["Progress", "figure", "score_table", "selection_report", "table"]
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...], out: TextIO) -> None:
@@ -58,10 +59,18 @@ class Progress:
         self.stream.flush()
 
 
-def score_table(metrics: dict[str, dict[str, float]]) -> list[str]:
+def figure(value: Any, digits: int = 3) -> str:
+    """A score as the tables show it; ``""`` for what is no number (a card written by another tool may hold
+    text, a list, ``null``), so that one odd card does not stop a listing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+
+
+def score_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
     """The lines of a table of precision, recall, F1 and support per label."""
-    rows = [(label, f"{v.get('precision', 0):.3f}", f"{v.get('recall', 0):.3f}", f"{v.get('f1', 0):.3f}",
-             str(int(v.get("support", 0)))) for label, v in metrics.items() if isinstance(v, dict) and "f1" in v]
+    rows = [(label, figure(v.get("precision", 0)), figure(v.get("recall", 0)), figure(v.get("f1")),
+             figure(v.get("support", 0), 0)) for label, v in metrics.items() if isinstance(v, dict) and "f1" in v]
     buffer = io.StringIO()
     table(rows, ("label", "precision", "recall", "f1", "support"), buffer)
     return buffer.getvalue().splitlines()

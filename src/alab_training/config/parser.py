@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from lxml import etree
 
+from alab_training.arguments import expect, expect_names
 from alab_training.config.controls import ChoicesControl, LabelDef, LabelingConfig, LabelsControl
 from alab_training.config.rules import check_config
-from alab_training.errors import ConfigError
+from alab_training.errors import ConfigError, FileError
+from alab_training.files import read_bytes_bounded
 
 __all__ = ["MAX_CONFIG_BYTES", "config_from_tree", "element_path", "is_true", "load_config", "parse_xml"]
 
@@ -36,17 +37,22 @@ def _read_source(config: str | bytes | os.PathLike[str]) -> tuple[bytes, str | N
     if isinstance(config, bytes):
         return config, None
     if isinstance(config, str) and config.lstrip().startswith("<"):
-        return config.encode("utf-8"), None
-    if not isinstance(config, (str, os.PathLike)):
-        raise ConfigError(f"expected a labeling config path or XML text, got {type(config).__name__}")
-    path = Path(config)
+        return _encoded(config), None
+    path = expect(config, "config", (str, os.PathLike), "a labeling config's path, or its XML text")
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path} is {size} bytes; a labeling config may be at most {MAX_CONFIG_BYTES}")
-        return path.read_bytes(), str(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the labeling config {str(config)!r}: {exc.strerror or exc}") from exc
+        return read_bytes_bounded(path, MAX_CONFIG_BYTES), os.fspath(path)
+    except FileError as exc:  # also a path that cannot name a file (empty, a NUL character)
+        reason = f"a labeling config may be at most {MAX_CONFIG_BYTES} bytes" if exc.reason == "too_large" else (
+            exc.message)
+        raise ConfigError(f"cannot read the labeling config {os.fspath(path)!r}: {reason}") from exc
+
+
+def _encoded(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no file could hold this text
+        raise ConfigError(f"the labeling config text cannot be encoded as UTF-8 (character {exc.start})",
+                          rule="xml_syntax") from exc
 
 
 def parse_xml(data: str | bytes) -> etree._ElementTree:
@@ -54,8 +60,9 @@ def parse_xml(data: str | bytes) -> etree._ElementTree:
 
     Raises:
         ConfigError: not well-formed, too large, or carries a DTD.
+        ParamsError: ``data`` is neither text nor bytes.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = _encoded(data) if isinstance(data, str) else bytes(expect(data, "data", (bytes, bytearray), "XML text"))
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"the labeling config is {len(raw)} bytes; at most {MAX_CONFIG_BYTES} are accepted")
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
@@ -144,6 +151,22 @@ def _parse_choices(element: etree._Element) -> ChoicesControl:
     )
 
 
+def _check_unique_names(root: etree._Element) -> None:
+    """Every ``name`` once, as Label Studio requires: results name their control by ``from_name``, so a second
+    control of one name would get (or lose) the first one's spans and answers."""
+    seen: dict[str, etree._Element] = {}
+    for element in root.iter(etree.Element):
+        name = (element.get("name") or "").strip()
+        if not name:
+            continue
+        first = seen.setdefault(name, element)
+        if first is not element:
+            raise ConfigError(f"the name {name!r} is used by <{first.tag}> (line {first.sourceline}) and again by "
+                              f"<{element.tag}>; every name in a labeling config must be unique",
+                              path=element_path("", element.tag, "name", name), line=element.sourceline,
+                              rule="duplicate_name")
+
+
 def config_from_tree(tree: etree._ElementTree, xml: str, *, known_models: set[str] | None = None,
                      source: str | None = None) -> LabelingConfig:
     """The validated config of a parsed tree whose text is ``xml`` (see :func:`load_config` for the arguments).
@@ -154,6 +177,7 @@ def config_from_tree(tree: etree._ElementTree, xml: str, *, known_models: set[st
     root = tree.getroot()
     if root.tag != "View":
         raise ConfigError(f"the root element is <{root.tag}>; a labeling config starts with <View>", rule="root")
+    _check_unique_names(root)
     text_objects = []
     for tag in _OBJECT_TAGS:
         for element in root.iter(tag):
@@ -183,8 +207,10 @@ def load_config(
             anything else is an error.
 
     Raises:
-        ConfigError: unreadable, unsafe, malformed, or against a validation rule.
+        ConfigError: unreadable (a FIFO, a device, too large...), unsafe, malformed, or against a validation rule.
+        ParamsError: ``config`` or ``known_models`` is of another type.
     """
+    known = None if known_models is None else set(expect_names(known_models, "known_models"))
     if isinstance(config, LabelingConfig):
         return config
     raw, source = _read_source(config)
@@ -193,4 +219,4 @@ def load_config(
         xml = raw.decode(tree.docinfo.encoding or "utf-8")
     except (LookupError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot decode the labeling config{f' {source}' if source else ''}: {exc}") from exc
-    return config_from_tree(tree, xml, known_models=known_models, source=source)
+    return config_from_tree(tree, xml, known_models=known, source=source)

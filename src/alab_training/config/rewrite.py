@@ -17,9 +17,13 @@ __all__ = ["set_model_attributes"]
 # skip comments, CDATA, processing instructions and end tags; what is left at a "<" is a start tag.
 _SKIPPED = (("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>"), ("</", ">"))
 _QUOTED = r"""(?P<quote>["'])(?P<value>.*?)(?P=quote)"""
-_START_TAG = re.compile(r"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
-_TAG_NAME = re.compile(r"<[^\s/>]+")
-_ATTRIBUTE = re.compile(r"\s+(?P<name>[^\s=/>]+)\s*=\s*" + _QUOTED, re.DOTALL)
+# XML's white space is these four characters only: a name may hold others that Python's \s takes for white space
+# (U+1680, the Ogham space mark), and a tag read with \s would come apart at one.
+_SPACE = "[ \t\r\n]"
+_NAME = "[^ \t\r\n=/>]+"
+_START_TAG = re.compile(rf"""<[^ \t\r\n/>]+(?:{_SPACE}+{_NAME}{_SPACE}*={_SPACE}*(?:"[^"]*"|'[^']*'))*{_SPACE}*/?>""")
+_TAG_NAME = re.compile(r"<[^ \t\r\n/>]+")
+_ATTRIBUTE = re.compile(rf"{_SPACE}+(?P<name>{_NAME}){_SPACE}*={_SPACE}*" + _QUOTED, re.DOTALL)
 _ESCAPES = {"&": "&amp;", "<": "&lt;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 
 

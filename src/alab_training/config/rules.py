@@ -53,13 +53,11 @@ def _check_targets(config: LabelingConfig) -> None:
         if not targets:
             raise ConfigError(f"<{tag} name={control.name!r}> needs toName", path=f"/{tag}[@name={control.name!r}]",
                               line=control.line, rule="missing_to_name")
-        missing = [t for t in targets if objects and t not in objects]
+        missing = [t for t in targets if t not in objects]
         if missing:
-            raise ConfigError(
-                f"toName={missing[0]!r} names no <Text>/<HyperText> object (the config has: "
-                f"{', '.join(sorted(objects))})",
-                path=f"/{tag}[@name={control.name!r}]", line=control.line, rule="unknown_to_name",
-            )
+            has = f"the config has: {', '.join(sorted(objects))}" if objects else "the config has none"
+            raise ConfigError(f"toName={missing[0]!r} names no <Text>/<HyperText> object ({has})",
+                              path=f"/{tag}[@name={control.name!r}]", line=control.line, rule="unknown_to_name")
 
 
 def _check_labels(config: LabelingConfig) -> None:

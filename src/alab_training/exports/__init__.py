@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from alab_training.arguments import expect, expect_bool, expect_text
 from alab_training.config import LabelingConfig, load_config
-from alab_training.errors import ExportError
-from alab_training.exports.files import read_export_file
+from alab_training.exports.files import read_export_file, read_export_stream
 from alab_training.exports.tasks import ExportReader
 from alab_training.model import Project
 
@@ -29,7 +29,7 @@ def _default_name(export: Any) -> str:
 
 
 def load_project(
-    export: str | os.PathLike[str] | list[Any] | dict[str, Any],
+    export: str | os.PathLike[str] | list[Any] | dict[str, Any] | IO[Any],
     *,
     config: str | bytes | os.PathLike[str] | LabelingConfig,
     name: str | None = None,
@@ -39,30 +39,34 @@ def load_project(
 
     Args:
         export: a path to a ``.json`` export (Annotation Lab, Label Studio JSON, API task list, snapshot,
-            JSON_MIN) or a Label Studio ``.csv``/``.tsv`` export; or the parsed JSON (a list of task dicts).
-            A file holding a list of tasks is read one task at a time: memory holds the tasks, never the
-            whole parsed file.
+            JSON_MIN) or a Label Studio ``.csv``/``.tsv`` export; or the parsed JSON (a list of task dicts); or
+            an open stream (binary or text) of an export, read whole (CSV/TSV when its ``name`` ends so). A
+            file holding a list of tasks is read one task at a time: memory holds the tasks, never the whole
+            parsed file. A path must name a regular file: a FIFO or a device is refused at once.
         config: the labeling config: a path, XML text, or an already loaded :class:`LabelingConfig`.
         name: the project's name, used in model names (``ner_<name>_annotation_manual``); defaults to the
             export's file name.
         strict: raise on the first per-item data problem instead of collecting it in ``project.warnings``.
 
     Raises:
-        ExportError: the export is unreadable or structurally wrong (or any item is, with ``strict``); the
-            error's ``path`` says where, e.g. ``$[12].completions[0].result[3].value.end``.
+        ExportError: the export is unreadable (also: not a regular file, or larger than
+            :data:`~alab_training.exports.files.MAX_EXPORT_BYTES`) or structurally wrong (or any item is, with
+            ``strict``); the error's ``path`` says where, e.g. ``$[12].completions[0].result[3].value.end``.
         ConfigError: the labeling config is unreadable, unsafe or invalid.
+        ParamsError: an argument of the wrong type (``field`` names it).
     """
+    stream = callable(getattr(export, "read", None))
+    if not stream:
+        expect(export, "export", (str, os.PathLike, list, dict), "an export's path, an open stream, or its tasks")
+    expect_text(name, "name", optional=True)
+    expect_bool(strict, "strict")
     labeling_config = load_config(config)
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ExportError(f"the project name must be a non-empty string, got {name!r}")
     source = str(export) if isinstance(export, (str, os.PathLike)) else None
     reader = ExportReader(labeling_config, strict=strict, source=source)
-    if source is not None:
-        tasks = read_export_file(export, reader)
-    elif isinstance(export, (list, dict)):
-        tasks = reader.read(export)
+    if stream:
+        tasks = read_export_stream(export, reader)
     else:
-        raise ExportError(f"expected a path or a list of task dicts, got {type(export).__name__}")
+        tasks = read_export_file(export, reader) if source is not None else reader.read(export)
     return Project(
         name=name if name is not None else _default_name(export),
         tasks=tasks,

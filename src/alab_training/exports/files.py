@@ -1,26 +1,35 @@
 """Reading export files: a JSON array of tasks streamed one task at a time, any other JSON whole, and Label
 Studio's CSV / TSV rows.
+
+Only a regular file is read (a FIFO or a device is refused at once), never more than :data:`MAX_EXPORT_BYTES`,
+and its JSON through :mod:`alab_training.safe_json`: nesting and numbers that :mod:`json` turns into a
+``RecursionError`` or a bare ``ValueError`` are an :class:`~alab_training.errors.ExportError` saying where.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
+from alab_training import safe_json
+from alab_training.errors import ExportError, FileError, JSONLimitError
+from alab_training.exports.delimited import records
 from alab_training.exports.rows import read_rows
 from alab_training.exports.tasks import ExportReader
-from alab_training.exports.values import MAPPING, TASK_KEYS
+from alab_training.exports.values import MAPPING, TASK_KEYS, integer_text
+from alab_training.files import open_text_bounded, read_bytes_bounded, read_stream_bounded
 from alab_training.model import Task
 
-__all__ = ["read_export_file"]
+__all__ = ["MAX_EXPORT_BYTES", "read_export_file", "read_export_stream"]
 
+#: The largest export file read: far beyond any project's (a million tasks take about 1 GB), and a bound on
+#: what a file that keeps growing, or that is not what it seems, can make the reader hold.
+MAX_EXPORT_BYTES = 8 << 30
 #: Characters decoded at a time when an export is streamed; a task longer than this just takes more reads.
 _CHUNK_CHARS = 1 << 20
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -43,7 +52,7 @@ class _ArrayItems:
         self._chunk = chunk
         self._buffer = ""
         self._pos = 0
-        self._decoder = json.JSONDecoder()
+        self._decoder = safe_json.Decoder()
 
     def __iter__(self) -> Iterator[Any]:
         if self._next_char() != "[":
@@ -109,27 +118,51 @@ def _stream_tasks(file: Path, reader: ExportReader) -> tuple[Task, ...] | None:
     """
     warnings, export_format = len(reader.warnings), reader.export_format
     try:
-        with file.open(encoding="utf-8-sig", newline="") as handle:
+        handle = open_text_bounded(file, MAX_EXPORT_BYTES, encoding="utf-8-sig", newline="")
+    except FileError as exc:
+        raise _unreadable(reader, file, exc) from exc
+    try:
+        with handle:
             items = iter(_ArrayItems(handle, _CHUNK_CHARS))
             first = next(items, None)
             if not isinstance(first, MAPPING) or not any(key in first for key in TASK_KEYS):
                 return None
             return reader.read_tasks(itertools.chain([first], items), "$")
+    except FileError as exc:  # the file itself (too large, unreadable): reading it again cannot help
+        raise _unreadable(reader, file, exc) from exc
     except Exception:  # whatever it is, the whole-file read that follows reports it as it always did
         del reader.warnings[warnings:]
         reader.export_format = export_format
         return None
 
 
-def _csv_rows(text: str, delimiter: str) -> list[dict[str, Any]]:
+def _unreadable(reader: ExportReader, file: Path, exc: FileError) -> ExportError:
+    where = "" if reader.source is not None else f" {str(file)!r}"  # the error names its source itself
+    return reader.fail("$", f"cannot read the export{where}: {exc.message}")
+
+
+def _delimited_rows(reader: ExportReader, text: str, delimiter: str) -> list[dict[str, Any]]:
+    """The rows of a CSV/TSV export as JSON_MIN rows: one dict per record, keyed by the header."""
+    found = records(text, delimiter)
+    header = next(found, None)
+    if header is None:
+        return []
+    if header.stray_quote:
+        raise reader.fail("$", f"unreadable header (line {header.line}): a quote in it does not close")
     rows = []
-    for row in csv.DictReader(io.StringIO(text), delimiter=delimiter):
+    for record in found:
+        row: dict[str, Any] = dict(zip(header.fields, record.fields))
+        row.update((key, None) for key in header.fields[len(record.fields):])  # a short row, as csv reads it
+        if record.stray_quote:
+            reader.warn(f"$[{len(rows)}]", "stray_quote",
+                        f"line {record.line}: a quote opens a field but does not close it on that line; read as "
+                        "the line alone, the quote kept as text (the rows after it are read as rows)")
         for key in ("id", "annotation_id", "annotator"):
             value = row.get(key)
-            if isinstance(value, str) and value.isdigit():
-                row[key] = int(value)
-            elif value == "":
+            if value == "":
                 row[key] = None
+            elif isinstance(value, str) and (number := integer_text(value)) is not None:
+                row[key] = number
         rows.append(row)
     return rows
 
@@ -147,27 +180,41 @@ def read_export_file(path: str | os.PathLike[str], reader: ExportReader) -> tupl
         if tasks is not None:
             return tasks
     try:
-        raw = file.read_bytes()
-    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL character
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise reader.fail("$", f"cannot read the export {str(file)!r}: {reason}") from exc
+        raw = read_bytes_bounded(file, MAX_EXPORT_BYTES)
+    except FileError as exc:
+        raise _unreadable(reader, file, exc) from exc
+    return _read_whole(raw, suffix, reader)
+
+
+def read_export_stream(stream: IO[Any], reader: ExportReader) -> tuple[Task, ...]:
+    """Read an export from a stream the caller opened (a pipe, a download): JSON, or CSV/TSV when its name ends so.
+
+    The caller chose what the stream reads from, so it is read as it is (a pipe without a writer waits for one),
+    up to :data:`MAX_EXPORT_BYTES`.
+    """
     try:
-        text = raw.decode("utf-8-sig")
+        raw = read_stream_bounded(stream, MAX_EXPORT_BYTES)
+    except FileError as exc:
+        raise reader.fail("$", f"cannot read the export stream: {exc.message}") from exc
+    name = getattr(stream, "name", None)
+    return _read_whole(raw, Path(name).suffix.lower() if isinstance(name, str) else "", reader)
+
+
+def _read_whole(raw: bytes | str, suffix: str, reader: ExportReader) -> tuple[Task, ...]:
+    """The tasks of an export's whole content (a text stream gives ``str``)."""
+    try:
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise reader.fail("$", f"the export is not UTF-8 text (byte {exc.start})") from exc
     if suffix in (".csv", ".tsv"):
         sniff = text.split("\n", 1)[0]
         delimiter = "\t" if suffix == ".tsv" or sniff.count("\t") > sniff.count(",") else ","
-        try:
-            rows = _csv_rows(text, delimiter)
-        except csv.Error as exc:
-            raise reader.fail("$", f"unreadable {suffix[1:].upper()}: {exc}") from exc
         reader.export_format = "label_studio_min"
-        return tuple(read_rows(reader, rows, "$", cells_are_text=True))
+        return tuple(read_rows(reader, _delimited_rows(reader, text, delimiter), "$", cells_are_text=True))
     try:
-        data = json.loads(text)
+        data = safe_json.loads(text)
     except json.JSONDecodeError as exc:
         raise reader.fail("$", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
-    except RecursionError as exc:
-        raise reader.fail("$", "the JSON is nested too deeply to be an export") from exc
+    except JSONLimitError as exc:
+        raise reader.fail("$", f"not an export: {exc.message}") from exc
     return reader.read(data)

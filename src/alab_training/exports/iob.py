@@ -8,11 +8,12 @@ and groups sentences into tasks, producing what an Annotation Lab export of that
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TextIO
 
-from alab_training.errors import ExportError
+from alab_training.errors import ExportError, FileError
+from alab_training.exports.files import MAX_EXPORT_BYTES
+from alab_training.files import open_text_bounded
 from alab_training.metrics import iob_chunks
 
 __all__ = ["iob_to_tasks", "read_iob"]
@@ -25,12 +26,17 @@ def read_iob(path: str | os.PathLike[str], *, token_column: int = 0,
     Columns are split on tabs, else on spaces; ``-DOCSTART-`` lines and ``#`` comment lines are skipped.
 
     Raises:
-        ExportError: a line with too few columns (its line number is in the path, ``line:12``).
+        ExportError: a line with too few columns (its line number is in the path, ``line:12``), or a file that
+            cannot be read (not a regular file, larger than ``MAX_EXPORT_BYTES``, not UTF-8).
     """
     sentences: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
+    try:
+        handle = open_text_bounded(path, MAX_EXPORT_BYTES)
+    except FileError as exc:
+        raise ExportError(f"cannot read the corpus: {exc.message}", source=str(path)) from exc
+    with handle:
+        for number, raw in enumerate(_lines(handle, path), start=1):
             line = raw.rstrip("\r\n")
             if not line.strip():
                 if current:
@@ -48,6 +54,14 @@ def read_iob(path: str | os.PathLike[str], *, token_column: int = 0,
     if current:
         sentences.append(current)
     return sentences
+
+
+def _lines(handle: TextIO, path: str | os.PathLike[str]) -> Iterator[str]:
+    """The file's lines; a read that fails midway (past the limit, not UTF-8) is an :class:`ExportError`."""
+    try:
+        yield from handle
+    except (FileError, UnicodeDecodeError) as exc:
+        raise ExportError(f"cannot read the corpus: {getattr(exc, 'message', exc)}", source=str(path)) from exc
 
 
 def iob_to_tasks(

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from alab_training.arguments import shown
 from alab_training.config import LabelingConfig
 from alab_training.errors import ExportError
+from alab_training.exports import offsets
 from alab_training.exports.values import MAPPING, ItemProblem, number, parse_timestamp
 from alab_training.model import ChoiceAnswer, LoadWarning, Relation, Span
 
@@ -41,9 +43,16 @@ class ItemReader:
         self._checked_labels: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
         #: One string object per distinct ``to_name``, annotator or reviewer rather than one per occurrence.
         self._names: dict[str, str] = {}
+        #: The last task text's UTF-16 mapping (``None``: no character beyond U+FFFF), computed once per text.
+        self._utf16: tuple[str | None, offsets.Utf16 | None] = (None, None)
 
     def _shared(self, name: str | None) -> str | None:
         return None if name is None else self._names.setdefault(name, name)
+
+    def _utf16_of(self, text: str) -> offsets.Utf16 | None:
+        if self._utf16[0] is not text:
+            self._utf16 = (text, offsets.Utf16.of(text))
+        return self._utf16[1]
 
     # -- problems ---------------------------------------------------------------------------------------------
 
@@ -85,7 +94,7 @@ class ItemReader:
             if isinstance(tag, str) and tag.strip():
                 tags.append(tag.strip())
             else:
-                self.warn(f"{where}[{index}]", "bad_tags", f"a tag must be a non-empty string, got {tag!r}")
+                self.warn(f"{where}[{index}]", "bad_tags", f"a tag must be a non-empty string, got {shown(tag)}")
         return tuple(dict.fromkeys(tags))
 
     def timestamp(self, raw: Mapping[str, Any], key: str, path: str) -> datetime | None:
@@ -95,7 +104,7 @@ class ItemReader:
             return None
         moment = parse_timestamp(value)
         if moment is None:
-            self.warn(f"{path}.{key}", "bad_timestamp", f"unreadable timestamp {value!r}; ignored")
+            self.warn(f"{path}.{key}", "bad_timestamp", f"unreadable timestamp {shown(value)}; ignored")
         return moment
 
     # -- result items -------------------------------------------------------------------------------------------
@@ -107,6 +116,9 @@ class ItemReader:
         spans: list[Span] = []
         choices: dict[str, ChoiceAnswer] = {}
         pending_relations: list[tuple[str, Mapping[str, Any]]] = []
+        utf16 = self._utf16_of(text)
+        evidence = offsets.hint(utf16, (item.get("value") for item in items if isinstance(item, MAPPING)
+                                        and item.get("type") == "labels")) if utf16 is not None else None
         for index, item in enumerate(items):
             if not isinstance(item, MAPPING):
                 self.warn(f"{path}[{index}]", "bad_item",
@@ -115,8 +127,11 @@ class ItemReader:
             kind = item.get("type")
             try:
                 if kind == "labels":
-                    spans.append(self._span(item.get("value"), text, item.get("from_name"), item.get("to_name"),
-                                            item.get("id")))
+                    span, recovered = self._span(item.get("value"), text, item.get("from_name"), item.get("to_name"),
+                                                 item.get("id"), evidence)
+                    if recovered:
+                        self._utf16_kept(f"{path}[{index}].value", item.get("value"), span)
+                    spans.append(span)
                 elif kind == "choices":
                     answer = self._choice_answer(item.get("value"), item.get("from_name"), item.get("to_name"))
                     previous = choices.get(answer.from_name)
@@ -142,13 +157,23 @@ class ItemReader:
              region_id: Any = None) -> Span | None:
         """A ``labels`` value checked against the text and the config; ``None`` (and a warning) if broken."""
         try:
-            return self._span(value, text, from_name, to_name, region_id)
+            span, recovered = self._span(value, text, from_name, to_name, region_id, None)
         except ItemProblem as problem:
             self.warn((path.removesuffix(".value") if problem.on_item else path) + problem.where, problem.code,
                       problem.message)
             return None
+        if recovered:
+            self._utf16_kept(path, value, span)
+        return span
 
-    def _span(self, value: Any, text: str, from_name: Any, to_name: Any, region_id: Any) -> Span:
+    def _utf16_kept(self, path: str, value: Mapping[str, Any], span: Span) -> None:
+        self.warn(path, "code_unit_offsets", f"offsets [{value['start']}, {value['end']}) count UTF-16 units (as "
+                                             f"Label Studio's browser does): read as [{span.start}, {span.end}) "
+                                             f"{shown(span.text)}; kept")
+
+    def _span(self, value: Any, text: str, from_name: Any, to_name: Any, region_id: Any,
+              evidence: str | None) -> tuple[Span, bool]:
+        """The span and whether its offsets were read as UTF-16 units; raises :class:`ItemProblem`."""
         if not isinstance(value, MAPPING):
             raise ItemProblem("", "bad_item", "a labels item needs a 'value' object; left out")
         start, end = value.get("start"), value.get("end")
@@ -156,17 +181,24 @@ class ItemReader:
             for key, offset in (("start", start), ("end", end)):
                 if isinstance(offset, bool) or not isinstance(offset, int):
                     raise ItemProblem(f".{key}", "bad_offset",
-                                   f"'{key}' must be an integer, got {offset!r}; span left out")
+                                   f"'{key}' must be an integer, got {shown(offset)}; span left out")
+        utf16 = self._utf16_of(text)
+        expected = value.get("text")
+        converted = offsets.reading(utf16, start, end, expected if isinstance(expected, str) else None,
+                                    evidence) if utf16 is not None else None
+        if converted is not None:
+            start, end = converted
         if not 0 <= start < end <= len(text):
             bad = "start" if not 0 <= start < len(text) or start >= end else "end"
             raise ItemProblem(f".{bad}", "offset_out_of_range",
-                           f"span [{start}, {end}) does not fit in the text (length {len(text)}); span left out")
+                              f"span [{shown(start)}, {shown(end)}) does not fit in the text (length {len(text)}); "
+                              "span left out")
         covered = text[start:end]
         span_text = value.get("text", covered)
         if span_text != covered:
             raise ItemProblem(".text", "text_mismatch",
-                           f"span text {span_text!r} differs from the task text at [{start}, {end}): {covered!r}; "
-                           "left out")
+                              f"span text {shown(span_text)} differs from the task text at [{start}, {end}): "
+                              f"{shown(covered)}; left out")
         control_name, labels = self._span_labels(value.get("labels"), from_name)
         return Span(
             start=start,
@@ -177,7 +209,7 @@ class ItemReader:
             from_name=control_name,
             to_name=self._shared(to_name) if isinstance(to_name, str) else "text",
             confidence=number(value.get("confidence")),
-        )
+        ), converted is not None
 
     def _span_labels(self, labels: Any, from_name: Any) -> tuple[str, tuple[str, ...]]:
         """The control and labels of a span; each combination is checked once and then shared by its spans."""
@@ -188,18 +220,19 @@ class ItemReader:
         except (KeyError, TypeError):  # not seen yet, or unhashable: the checks below say what is wrong
             pass
         if not isinstance(labels, list) or not labels or not all(isinstance(v, str) and v for v in labels):
-            raise ItemProblem(".labels", "bad_labels", f"'labels' must be a non-empty list of strings, got {labels!r}")
+            raise ItemProblem(".labels", "bad_labels",
+                              f"'labels' must be a non-empty list of strings, got {shown(labels)}")
         control_name = from_name if isinstance(from_name, str) else None
         if control_name is None and len(self.label_sets) == 1:
             control_name = next(iter(self.label_sets))
         known = self.label_sets.get(control_name) if control_name else None
         if known is None:
             raise ItemProblem(".from_name", "unknown_control",
-                           f"no <Labels name={from_name!r}> in the config; span left out", on_item=True)
+                           f"no <Labels name={shown(from_name)}> in the config; span left out", on_item=True)
         unknown = [label for label in labels if label not in known]
         if unknown:
             raise ItemProblem(".labels", "unknown_label",
-                           f"label {unknown[0]!r} is not in <Labels name={control_name!r}>; span left out")
+                           f"label {shown(unknown[0])} is not in <Labels name={shown(control_name)}>; span left out")
         checked = (control_name, tuple(labels))
         if key is not None:
             self._checked_labels[key] = checked
@@ -219,15 +252,15 @@ class ItemReader:
         if isinstance(picked, str):
             picked = [picked]
         if not isinstance(picked, list) or not all(isinstance(v, str) for v in picked):
-            raise ItemProblem(".choices", "bad_choices", f"'choices' must be a list of strings, got {picked!r}")
+            raise ItemProblem(".choices", "bad_choices", f"'choices' must be a list of strings, got {shown(picked)}")
         known = self.choices.get(from_name) if isinstance(from_name, str) else None
         if known is None:
             raise ItemProblem(".from_name", "unknown_control",
-                           f"no <Choices name={from_name!r}> in the config; answer left out", on_item=True)
+                           f"no <Choices name={shown(from_name)}> in the config; answer left out", on_item=True)
         unknown = [v for v in picked if v not in known]
         if unknown:
             raise ItemProblem(".choices", "unknown_choice",
-                           f"choice {unknown[0]!r} is not in <Choices name={from_name!r}>; answer left out")
+                           f"choice {shown(unknown[0])} is not in <Choices name={shown(from_name)}>; answer left out")
         return ChoiceAnswer(from_name=from_name, choices=tuple(dict.fromkeys(picked)),
                             to_name=to_name if isinstance(to_name, str) else "text")
 
@@ -238,12 +271,13 @@ class ItemReader:
             return None
         missing = [end for end in ends if end not in region_ids]
         if missing:
-            self.warn(path, "dangling_relation", f"relation refers to region {missing[0]!r}, which is not a kept span "
-                                                 "of this completion; left out")
+            self.warn(path, "dangling_relation", f"relation refers to region {shown(missing[0])}, which is not a "
+                                                 "kept span of this completion; left out")
             return None
         labels = item.get("labels") or ()
         if not isinstance(labels, (list, tuple)) or not all(isinstance(v, str) for v in labels):
-            self.warn(f"{path}.labels", "bad_relation", f"relation labels must be strings, got {labels!r}; left out")
+            self.warn(f"{path}.labels", "bad_relation",
+                      f"relation labels must be strings, got {shown(labels)}; left out")
             return None
         direction = item.get("direction")
         return Relation(from_id=ends[0], to_id=ends[1], labels=tuple(labels),

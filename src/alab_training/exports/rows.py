@@ -6,10 +6,10 @@ A row holds the task's data fields, the annotation's metadata and one cell per c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from alab_training import safe_json
 from alab_training.exports.items import ItemReader
 from alab_training.exports.values import MAPPING, identifier, number, person
 from alab_training.model import ChoiceAnswer, Completion, CompletionStatus, Span, Task
@@ -95,8 +95,8 @@ def _cell(reader: ItemReader, row: Mapping[str, Any], name: str, path: str, cell
         return None
     if value[0] in "[{":
         try:
-            return json.loads(value)
-        except ValueError:
-            reader.warn(f"{path}.{name}", "bad_item", f"cell '{name}' is not valid JSON; left out")
+            return safe_json.loads(value)
+        except ValueError as exc:  # a syntax error, or nesting and numbers json would fail on (JSONLimitError)
+            reader.warn(f"{path}.{name}", "bad_item", f"cell '{name}' is not valid JSON ({exc}); left out")
             return None
     return value

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from alab_training.arguments import shown
 from alab_training.exports.items import ItemReader
 from alab_training.exports.rows import read_rows
 from alab_training.exports.values import MAPPING, TASK_KEYS, identifier, number, parse_timestamp, person
@@ -63,7 +64,8 @@ class ExportReader(ItemReader):
         for index, item in enumerate(items):
             task = self._task(item, f"{base}[{index}]", index)
             if task.id in seen:
-                self.warn(f"{base}[{index}].id", "duplicate_task_id", f"task id {task.id!r} appears more than once")
+                self.warn(f"{base}[{index}].id", "duplicate_task_id",
+                          f"task id {shown(task.id)} appears more than once")
             seen.add(task.id)
             tasks.append(task)
         return tuple(tasks)
@@ -89,7 +91,7 @@ class ExportReader(ItemReader):
         if task_id is None:
             task_id = index
             if "id" in raw:
-                self.warn(f"{path}.id", "bad_task_id", f"task id must be an integer or string, got {raw['id']!r}; "
+                self.warn(f"{path}.id", "bad_task_id", f"task id must be an integer or string, got {shown(raw['id'])}; "
                                                        f"using its position {index}")
         title = data.get("title")
         completions = []

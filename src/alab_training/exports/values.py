@@ -4,12 +4,13 @@ item check raises.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["MAPPING", "TASK_KEYS", "WARNING_CODES", "ItemProblem", "identifier", "number", "parse_timestamp",
-           "person"]
+__all__ = ["MAPPING", "TASK_KEYS", "WARNING_CODES", "ItemProblem", "identifier", "integer_text", "number",
+           "parse_timestamp", "person"]
 
 WARNING_CODES = {
     "bad_completion": "a completion is not an object, or its 'result' is not a list",
@@ -30,6 +31,8 @@ WARNING_CODES = {
     "bad_task_id": "a task id that is neither an integer nor a string (its position is used)",
     "duplicate_task_id": "two tasks share one id",
     "bad_prediction": "a prediction whose 'result' is not a list",
+    "stray_quote": "a CSV/TSV line whose quote opens a field and does not close: read as that line alone",
+    "code_unit_offsets": "a span whose offsets count UTF-16 code units (Label Studio's browser): read so, and kept",
 }
 
 #: What counts as a JSON object: ``dict`` is tested first because the ``Mapping`` ABC check is slow, and an
@@ -37,6 +40,11 @@ WARNING_CODES = {
 MAPPING = (dict, Mapping)
 #: Keys that make an object a task (and a list starting with one, a list of tasks).
 TASK_KEYS = ("completions", "annotations", "data")
+#: The most digits an id written as text is read as a number with: Python converts at most 4300 by default,
+#: and no tool writes an id even near it; a longer one stays text.
+_ID_DIGITS = 4300
+#: The bits of the longest integer id: some 4200 digits, safely within what Python prints.
+_ID_BITS = 14_000
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -64,24 +72,42 @@ def person(value: Any) -> str | None:
 
 
 def number(value: Any) -> float | None:
-    """Confidences and scores: a number, or a numeric string as Annotation Lab predictions write them."""
-    if isinstance(value, bool):
+    """Confidences and scores: a finite number, or a numeric string as Annotation Lab predictions write them.
+
+    ``"inf"``, ``"nan"`` and numbers beyond the float range (``"1" * 400``) are no score: ``None``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    try:
+        found = float(value)
+    except (ValueError, OverflowError):  # not a number; an int beyond the float range
+        return None
+    return found if math.isfinite(found) else None
+
+
+def integer_text(value: str) -> int | None:
+    """An id written as text (a CSV cell, a string id) as the integer it spells: ASCII digits only.
+
+    ``"²"`` and ``"١٢"`` are digits to :meth:`str.isdigit` but no number to a person reading an id, and
+    ``int()`` refuses some of them; they, and more than 4300 digits, stay text: ``None``.
+    """
+    if not value.isascii() or not value.isdigit() or len(value) > _ID_DIGITS:
+        return None
+    try:
+        return int(value)
+    except ValueError:  # a host that lowered sys.set_int_max_str_digits()
+        return None
 
 
 def identifier(value: Any) -> int | str | None:
-    """A task or completion id: an integer or a non-empty string, else ``None``."""
+    """A task or completion id: an integer or a non-empty string, else ``None``.
+
+    An integer too long to print (more than some 4200 digits; only an export built in code can hold one, JSON
+    files are refused before) is no id either: every message and split that names the task would fail on it.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int) or (isinstance(value, str) and value):
+    if (isinstance(value, int) and value.bit_length() <= _ID_BITS) or (isinstance(value, str) and value):
         return value
     return None
 

@@ -10,20 +10,22 @@ check triggers again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from alab_training.errors import ActiveLearningError, ParamsError
-from alab_training.files import write_atomically
+from alab_training import safe_json
+from alab_training.arguments import expect, expect_bool, expect_number, expect_path, expect_text
+from alab_training.errors import ActiveLearningError, FileError, FileMissingError, ParamsError
+from alab_training.files import locked, read_bytes_bounded, write_atomically
 from alab_training.lifecycle.training import train
 from alab_training.model import CompletionStatus, Project
 from alab_training.params import TrainingParams, params_from_dict, params_to_dict
@@ -32,14 +34,26 @@ __all__ = ["ActiveLearning", "ActiveLearningPolicy", "ActiveLearningState", "Dec
            "rank_by_uncertainty", "submitted_completions"]
 
 _LOG = logging.getLogger(__name__)
-_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+_FILE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+#: Characters of the project's name kept in its files' names; the hash of the whole name tells names apart.
+_NAME_CHARS = 80
+#: A policy or state file holds a few numbers: anything larger is not one.
+_MAX_STATE_BYTES = 1 << 20
 _SETTLED_BADLY = ("failed", "cancelled")
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParamsError(f"expected a positive number of completions, got {value!r}", field=attribute.name,
-                          value=value)
+        raise ParamsError(f"expected a positive number of completions, got {type(value).__name__}",
+                          field=attribute.name, value=value)
+
+
+def _a_bool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    expect_bool(value, attribute.name)
+
+
+def _params(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    expect(value, attribute.name, TrainingParams, "TrainingParams")
 
 
 @attrs.frozen
@@ -55,9 +69,9 @@ class ActiveLearningPolicy:
     """
 
     every: int = attrs.field(default=50, validator=_positive)
-    deploy: bool = False
-    params: TrainingParams = TrainingParams(training_type="ner")
-    versioning: bool = True
+    deploy: bool = attrs.field(default=False, validator=_a_bool)
+    params: TrainingParams = attrs.field(default=TrainingParams(training_type="ner"), validator=_params)
+    versioning: bool = attrs.field(default=True, validator=_a_bool)
 
 
 @attrs.frozen
@@ -97,31 +111,45 @@ class ActiveLearning:
     """Active learning for the projects of one host, with its state under ``state_dir``.
 
     Args:
-        state_dir: where the per-project state files live (created if missing).
+        state_dir: where the per-project state files live (created if missing). A project's files are named
+            after it, cut to a length every file system takes, plus a hash of its exact name, so that two
+            projects ("Dept A", "Dept_A") never share one.
         runner: a :class:`~alab_training.lifecycle.jobs.JobRunner`; the training is then submitted as a job (and a
             training of the project already running postpones the next one, as "Train Now" would). Without
             one, :meth:`update` trains in the calling thread.
         output_dir: where models go when training without a runner.
+
+    Raises:
+        ParamsError: an argument of the wrong type.
+        ActiveLearningError: ``state_dir`` cannot be created. Every method raises it (with the file's
+            ``path``) for a state or policy file that cannot be read, is not what this class writes, or
+            cannot be written; reading never changes one.
     """
 
     def __init__(self, state_dir: str | os.PathLike[str], *, runner: Any = None,
                  output_dir: str | os.PathLike[str] = "models") -> None:
-        self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = expect_path(state_dir, "state_dir")
+        self.output_dir = expect_path(output_dir, "output_dir")
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ActiveLearningError(f"cannot create the folder: {exc.strerror or exc}", path=self.state_dir
+                                      ) from exc
         self.runner = runner
-        self.output_dir = Path(output_dir)
 
     # -- policies ------------------------------------------------------------------------------------------
 
     def set_policy(self, project: str, policy: ActiveLearningPolicy | None) -> None:
         """Turn active learning on (or change it) for a project; ``None`` turns it off (the count is kept)."""
+        expect(policy, "policy", ActiveLearningPolicy, "an ActiveLearningPolicy", optional=True)
         with self._locked(project):
             path = self._path(project, "policy")
             if policy is None:
-                path.unlink(missing_ok=True)
+                with _written(path):
+                    path.unlink(missing_ok=True)
                 return
-            _write_json(path, {"every": policy.every, "deploy": policy.deploy, "versioning": policy.versioning,
-                               "params": params_to_dict(policy.params)})
+            _write_json(path, {"project": project, "every": policy.every, "deploy": policy.deploy,
+                               "versioning": policy.versioning, "params": params_to_dict(policy.params)})
 
     def policy(self, project: str) -> ActiveLearningPolicy | None:
         """The project's policy, or ``None`` when active learning is off for it."""
@@ -140,17 +168,17 @@ class ActiveLearning:
         if data is None:
             return ActiveLearningState(project=project)
         with _readable(path):
-            triggered = data.get("triggered_at")
-            return ActiveLearningState(project=project, counted=int(data["counted"]),
-                                       previous=int(data["previous"]), job_id=data.get("job_id"),
-                                       trainings=int(data["trainings"]),
+            triggered = expect(data.get("triggered_at"), "triggered_at", str, "an ISO-8601 time", optional=True)
+            return ActiveLearningState(project=project, counted=_count(data, "counted"),
+                                       previous=_count(data, "previous"), trainings=_count(data, "trainings"),
+                                       job_id=expect(data.get("job_id"), "job_id", str, "a job id", optional=True),
                                        triggered_at=datetime.fromisoformat(triggered) if triggered else None)
 
     # -- the check ---------------------------------------------------------------------------------------------
 
     def check(self, project: Project) -> Decision:
         """Is a retraining due now? Reads only; :meth:`update` acts on it."""
-        policy = self.policy(project.name)
+        policy = self.policy(expect(project, "project", Project, "a Project (load_project)").name)
         if policy is None:
             return Decision(False, submitted_completions(project), 0, 0, "active learning is off for this project")
         return self._decide(project, policy)[1]
@@ -162,7 +190,7 @@ class ActiveLearning:
             The submitted job (with a runner), the :class:`~alab_training.model.TrainingResult` (without
             one), or ``None`` when no training was due.
         """
-        policy = self.policy(project.name)
+        policy = self.policy(expect(project, "project", Project, "a Project (load_project)").name)
         if policy is None:
             return None
         with self._locked(project.name):
@@ -212,22 +240,25 @@ class ActiveLearning:
 
     def _save(self, state: ActiveLearningState) -> None:
         _write_json(self._path(state.project, "state"), {
-            "counted": state.counted, "previous": state.previous, "job_id": state.job_id,
+            "project": state.project, "counted": state.counted, "previous": state.previous, "job_id": state.job_id,
             "trainings": state.trainings,
             "triggered_at": state.triggered_at.isoformat() if state.triggered_at else None})
 
     def _path(self, project: str, kind: str) -> Path:
-        return self.state_dir / f"{_FILE_NAME.sub('_', project)}.{kind}.json"
+        name = expect_text(project, "project")
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        return self.state_dir / f"{_FILE_NAME.sub('_', name)[:_NAME_CHARS]}-{digest}.{kind}.json"
 
     @contextlib.contextmanager
     def _locked(self, project: str) -> Iterator[None]:
-        """One checker at a time per project, across threads and processes."""
-        with self._path(project, "lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        """One checker at a time per project, across threads and processes (the state file's lock)."""
+        path = self._path(project, "state")
+        with contextlib.ExitStack() as held:
             try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                held.enter_context(locked(path))
+            except FileError as exc:  # a read-only folder, a lock held too long...
+                raise ActiveLearningError(f"cannot lock the project's state: {exc.message}", path=path) from exc
+            yield
 
 
 @attrs.frozen
@@ -254,6 +285,8 @@ def rank_by_uncertainty(models: Any, project: Project, *, limit: int | None = No
     """
     from alab_training.lifecycle.prediction import predict
 
+    expect(project, "project", Project, "a Project (load_project)")
+    expect_number(limit, "limit", integer=True, minimum=0, optional=True)
     todo = [task for task in project.tasks
             if not any(c.status is CompletionStatus.SUBMITTED for c in task.completions)]
     ranked = []
@@ -265,8 +298,22 @@ def rank_by_uncertainty(models: Any, project: Project, *, limit: int | None = No
     return ranked[:limit] if limit is not None else ranked
 
 
+@contextlib.contextmanager
+def _written(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:  # FileError too: a read-only folder, a full disk...
+        raise ActiveLearningError(f"cannot write the active learning file: {getattr(exc, 'message', exc)}",
+                                  path=path) from exc
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    write_atomically(path, json.dumps(data, indent=2))
+    with _written(path):
+        write_atomically(path, json.dumps(data, indent=2))
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    return expect_number(data[key], key, integer=True, minimum=0)
 
 
 @contextlib.contextmanager
@@ -274,14 +321,22 @@ def _readable(path: Path) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, ValueError) as exc:  # ParamsError is a ValueError too
-        raise ActiveLearningError(f"unreadable active learning file ({exc})", path=path) from exc
+        missing = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ActiveLearningError(f"unreadable active learning file ({missing})", path=path) from exc
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """The file's JSON object; ``None`` when there is no file. Never more than a small file is read."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        data = safe_json.loads(read_bytes_bounded(path, _MAX_STATE_BYTES))
+    except FileMissingError:
         return None
-    except (OSError, ValueError) as exc:
+    except FileError as exc:
+        raise ActiveLearningError(f"unreadable active learning file: {exc.message}", path=path) from exc
+    except ValueError as exc:  # not UTF-8, not JSON, or nesting and numbers safe_json refuses
         raise ActiveLearningError(f"unreadable active learning file: {exc}", path=path) from exc
+    if not isinstance(data, dict):
+        raise ActiveLearningError(f"unreadable active learning file: expected an object, got "
+                                  f"{type(data).__name__}", path=path)
+    return data
 

@@ -17,57 +17,44 @@ Everything is checked before anything is written: the seed's rules on the rewrit
 — with a registry or ``known_models`` — no unknown model names. The text is rewritten in place, attribute by
 attribute, so comments, attribute order, quotes, whitespace and line endings are kept byte for byte; a file is
 replaced atomically (a crash leaves the old or the new file, never a mix).
+
+A config file is read, checked and rewritten under its advisory lock (:func:`alab_training.files.locked`, a
+sidecar ``.<name>.lock``): two deploys to one file, or a deploy and a host that takes the lock too, follow one
+another, and the second sees what the first wrote. Which elements a model takes, and the rules across models,
+are :mod:`~alab_training.lifecycle.assignments`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-from lxml import etree
 
+from alab_training.arguments import expect, expect_bool, expect_names
 from alab_training.config import LabelingConfig, bare_model_name, load_config, parse_xml
-from alab_training.config.parser import config_from_tree, element_path, is_true
-from alab_training.config.rewrite import set_model_attributes
-from alab_training.errors import ConfigError, ModelCardError, ParamsError
-from alab_training.files import write_atomically
+from alab_training.config.parser import MAX_CONFIG_BYTES
+from alab_training.errors import ConfigError, FileError, ParamsError
+from alab_training.files import locked, read_bytes_bounded, regular_file_status, write_atomically
+from alab_training.lifecycle.assignments import (
+    MAX_MODELS,
+    ModelAssignment,
+    check_models,
+    checked_config,
+    encoded,
+    planned_text,
+)
 from alab_training.lifecycle.registry import ModelRegistry
 from alab_training.model import Project, TrainedModel
-from alab_training.model_card import read_model_card
 
 __all__ = ["MAX_MODELS", "DeployResult", "ModelAssignment", "deploy"]
 
 _LOG = logging.getLogger(__name__)
 
-#: Annotation Lab serves at most five different models per pre-annotation server.
-MAX_MODELS = 5
-
 _DEPLOYABLE = ("ner", "assertion", "classification")
-_VERSION = re.compile(r"_v\d+$")
-_CLASSIFIER_NAME = re.compile(r"classification_(.+)_annotation_manual(?:_v\d+)?")
-
-
-@attrs.frozen
-class ModelAssignment:
-    """One element's ``model=`` attribute, as deploy found and left it.
-
-    Attributes:
-        path: the element, e.g. ``/Labels[@name='label']/Label[@value='PROBLEM']`` (the form of
-            :class:`~alab_training.errors.ConfigError` paths).
-        line: its line in the config.
-        before: the model it named before, as written there (``.model`` suffix included), or ``None``.
-        after: the model it names now.
-    """
-
-    path: str
-    line: int | None
-    before: str | None
-    after: str | None
 
 
 @attrs.frozen
@@ -122,61 +109,68 @@ def deploy(
         ModelNotFoundError: a name the registry does not have.
         ParamsError: a name with no registry, no model, or a target or model of another type.
     """
+    expect(registry, "registry", ModelRegistry, "a ModelRegistry", optional=True)
+    expect_names(known_models, "known_models", values=(str, type(None)), optional=True)
+    expect_bool(replace_pretrained, "replace_pretrained")
+    expect_bool(dry_run, "dry_run")
     models = _resolve_models(model, registry)
-    config, project = _resolve_target(target)
-    text, encoding = _current_text(config)
     registered = {m.name: m for m in registry.list()} if registry is not None else {}
     # model name → embeddings storage reference, for every model whose embeddings are known
     embeddings = {name: m.embeddings for name, m in registered.items()}
     embeddings.update({bare_model_name(name): ref for name, ref in (known_models or {}).items()})
     embeddings.update({m.name: m.embeddings for m in models})
     known = set(embeddings) if registry is not None or known_models is not None else None
-
-    new_text, changed, kept = _planned_text(text, encoding, models, registered, replace_pretrained)
-    new_config = _checked_config(new_text, encoding, config.source, known)
-    _check_models(new_config, models, embeddings)
-
-    written = None
-    if config.source is not None and new_text != text and not dry_run:
-        written = _write_atomically(Path(config.source), new_text.encode(encoding))
-    for item in changed:
+    plan = _Plan(models, registered, embeddings, known, replace_pretrained)
+    source = _source_of(target)
+    if source is None or dry_run or not _is_file(source):  # no file to write: reading it reports the problem
+        result = plan.apply(*_resolve_target(target), write=False)
+    else:
+        # Read, check and write under the config's lock: a deploy (or a host) that writes between our read and
+        # our write would otherwise be lost, and one that wrote before is caught by the check.
+        try:
+            with locked(source):
+                result = plan.apply(*_resolve_target(target), write=True)
+        except FileError as exc:
+            raise ConfigError(f"cannot lock the labeling config {source}: {exc.message} (nothing was written)"
+                              ) from exc
+    for item in result.changed:
         _LOG.info("deploy: %s now uses %s (was %s)", item.path, item.after, item.before or "none")
-    for item in kept:
+    for item in result.kept:
         _LOG.info("deploy: %s stays with %s (another model's label)", item.path, item.before)
-    return DeployResult(config=new_config, models=models, changed=tuple(changed), kept=tuple(kept),
-                        written=written, project=attrs.evolve(project, config=new_config) if project else None)
+    return result
 
 
-def _planned_text(text: str, encoding: str, models: tuple[TrainedModel, ...], registered: Mapping[str, TrainedModel],
-                  replace_pretrained: bool) -> tuple[str, list[ModelAssignment], list[ModelAssignment]]:
-    """The config text with every model's labels assigned, one model after the other, and what changed or stayed."""
-    new_text, changed, kept = text, [], []
-    for trained in models:
-        edits = _Edits(trained, registered, replace_pretrained)
-        edits.plan(parse_xml(new_text.encode(encoding)).getroot())
-        new_text = set_model_attributes(new_text, edits.values)
-        changed += edits.changed
-        kept += edits.kept
-    return new_text, changed, kept
+@attrs.frozen
+class _Plan:
+    """What one deploy sets, applied to the config as it is when its lock is held."""
 
+    models: tuple[TrainedModel, ...]
+    registered: Mapping[str, TrainedModel]
+    embeddings: Mapping[str, str | None]
+    known: set[str] | None
+    replace_pretrained: bool
 
-def _checked_config(text: str, encoding: str, source: str | None, known: set[str] | None) -> LabelingConfig:
-    """The rewritten config, held to the seed's rules (and, with ``known``, to known model names)."""
-    try:
-        return config_from_tree(parse_xml(text.encode(encoding)), text, known_models=known, source=source)
-    except ConfigError as exc:
-        if exc.rule != "unknown_model":
-            raise
-        raise ConfigError(f"{exc.message}: neither the registry nor known_models has it (pretrained models go in "
-                          "known_models, name → embeddings)", path=exc.path, line=exc.line, rule=exc.rule) from exc
-
-
-def _base(name: str) -> str:
-    return _VERSION.sub("", bare_model_name(name))
+    def apply(self, config: LabelingConfig, project: Project | None, *, write: bool) -> DeployResult:
+        """Rewrite the config's text, check the result, and (``write``) replace its file."""
+        text, encoding = _current_text(config)
+        new_text, changed, kept = planned_text(text, encoding, self.models, self.registered, self.replace_pretrained)
+        new_config = checked_config(new_text, encoding, config.source, self.known)
+        check_models(new_config, self.models, self.embeddings)
+        written = None
+        if write and config.source is not None and new_text != text:
+            written = _write_atomically(Path(config.source), encoded(new_text, encoding))
+        return DeployResult(config=new_config, models=self.models, changed=tuple(changed), kept=tuple(kept),
+                            written=written, project=attrs.evolve(project, config=new_config) if project else None)
 
 
 def _resolve_models(model: Any, registry: ModelRegistry | None) -> tuple[TrainedModel, ...]:
-    items = [model] if isinstance(model, (TrainedModel, str)) else list(model)
+    if isinstance(model, (TrainedModel, str)):
+        items = [model]
+    elif isinstance(model, Iterable) and not isinstance(model, (bytes, Mapping)):
+        items = list(model)
+    else:
+        raise ParamsError(f"expected a TrainedModel, a model name or several, got {type(model).__name__}",
+                          field="model", value=model)
     resolved = []
     for item in items:
         if isinstance(item, TrainedModel):
@@ -198,6 +192,26 @@ def _resolve_models(model: Any, registry: ModelRegistry | None) -> tuple[Trained
     return tuple(resolved)
 
 
+def _source_of(target: Any) -> str | os.PathLike[str] | None:
+    """The file deploying to ``target`` rewrites, known before it is read: what the lock is taken on."""
+    if isinstance(target, Project):
+        return target.config.source
+    if isinstance(target, LabelingConfig):
+        return target.source
+    if isinstance(target, str) and target.lstrip().startswith("<"):
+        return None  # XML text
+    if isinstance(target, (str, os.PathLike)):
+        return target
+    return None  # bytes of XML, or a wrong type that _resolve_target names
+
+
+def _is_file(source: str | os.PathLike[str]) -> bool:
+    try:
+        return regular_file_status(source) is not None
+    except FileError:  # a FIFO, a path with a NUL...: loading the config says what is wrong with it
+        return False
+
+
 def _resolve_target(target: Any) -> tuple[LabelingConfig, Project | None]:
     if isinstance(target, Project):
         return target.config, target
@@ -215,11 +229,14 @@ def _current_text(config: LabelingConfig) -> tuple[str, str]:
         return config.xml, "utf-8"
     path = Path(config.source)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the labeling config {path}: {exc.strerror or exc}") from exc
+        raw = read_bytes_bounded(path, MAX_CONFIG_BYTES)
+    except FileError as exc:
+        raise ConfigError(f"cannot read the labeling config {path}: {exc.message}") from exc
     encoding = parse_xml(raw).docinfo.encoding or "utf-8"
-    text = raw.decode(encoding)
+    try:
+        text = raw.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot decode the labeling config {path}: {exc}") from exc
     if text != config.xml:
         # Rewriting the loaded text would throw away whatever was saved into the file since.
         raise ConfigError(f"{path} changed since it was loaded; load it again and deploy onto that (nothing "
@@ -227,133 +244,8 @@ def _current_text(config: LabelingConfig) -> tuple[str, str]:
     return text, encoding
 
 
-class _Edits:
-    """Which elements' ``model=`` one model's deploy sets, found on a parse of the current text."""
-
-    def __init__(self, model: TrainedModel, registered: Mapping[str, TrainedModel],
-                 replace_pretrained: bool) -> None:
-        self.model = model
-        self.registered = registered
-        self.replace_pretrained = replace_pretrained
-        #: element number (document order) → the new ``model=`` value
-        self.values: dict[int, str] = {}
-        self.changed: list[ModelAssignment] = []
-        self.kept: list[ModelAssignment] = []
-
-    def plan(self, root: etree._Element) -> None:
-        matched = 0
-        choices_name = self._choices_name() if self.model.kind == "classification" else None
-        for number, element in enumerate(root.iter(etree.Element)):
-            path = self._target_path(element, choices_name)
-            if path is not None:
-                matched += 1
-                self._assign(number, element, path)
-        if not matched:
-            raise ConfigError(self._nothing_matched(choices_name), rule="model_matches_nothing")
-
-    def _target_path(self, element: etree._Element, choices_name: str | None) -> str | None:
-        """The element's path when the model predicts it; refuses a label of the wrong sort."""
-        model = self.model
-        if model.kind == "classification":
-            if element.tag != "Choices" or (element.get("name") or "").strip() != choices_name:
-                return None
-            offered = {choice.get("value") for choice in element.iter("Choice")}
-            # A <Choices> of that name that offers none of the classes is not the one the model learnt.
-            return element_path("", "Choices", "name", choices_name) if (
-                not model.labels or offered & set(model.labels)) else None
-        control = next(element.iterancestors("Labels"), None) if element.tag == "Label" else None
-        if control is None or element.get("value") not in model.labels:
-            return None
-        path = element_path(element_path("", "Labels", "name", (control.get("name") or "").strip()), "Label", "value",
-                          element.get("value"))
-        assertion = is_true(element, "assertion")
-        if model.kind == "ner" and assertion:
-            raise ConfigError(f"the NER model {model.name!r} predicts {element.get('value')!r}, an assertion label "
-                              "here; an assertion label cannot be predicted by an NER model", path=path,
-                              line=element.sourceline, rule="assertion_label_with_ner_model")
-        if model.kind == "assertion" and not assertion:
-            raise ConfigError(f"the assertion model {model.name!r} predicts {element.get('value')!r}, an entity "
-                              "label here; an entity label cannot be predicted by an assertion model", path=path,
-                              line=element.sourceline, rule="entity_label_with_assertion_model")
-        return path
-
-    def _assign(self, number: int, element: etree._Element, path: str) -> None:
-        current = (element.get("model") or "").strip() or None
-        if current is not None and bare_model_name(current) == self.model.name:
-            return
-        if current is not None and not self.replace_pretrained and not self._ours(current):
-            self.kept.append(ModelAssignment(path, element.sourceline, current, current))
-            return
-        self.values[number] = self.model.name
-        self.changed.append(ModelAssignment(path, element.sourceline, current, self.model.name))
-
-    def _ours(self, other: str) -> bool:
-        """Whether ``other`` is a version of the deployed model, or (by the registry) of its project and kind."""
-        if _base(other) == _base(self.model.name):
-            return True
-        owner = self.registered.get(bare_model_name(other))
-        return (owner is not None and owner.kind == self.model.kind and owner.project is not None
-                and self.model.project is not None and owner.project.casefold() == self.model.project.casefold())
-
-    def _choices_name(self) -> str | None:
-        try:
-            _, extra = read_model_card(self.model.path)
-        except ModelCardError:
-            extra = {}
-        name = extra.get("from_name") or self.model.params.get("choices_name")
-        if name:
-            return str(name)
-        # Trainers sanitise the name (anything but [A-Za-z0-9_] becomes "_"), so this is the last resort.
-        named = _CLASSIFIER_NAME.fullmatch(self.model.name)
-        return named.group(1) if named else None
-
-    def _nothing_matched(self, choices_name: str | None) -> str:
-        model = self.model
-        if model.kind != "classification":
-            sort = "entity" if model.kind == "ner" else "assertion"
-            return (f"the {model.kind} model {model.name!r} predicts {', '.join(model.labels) or 'no label'}; the "
-                    f"config has no such {sort} <Label>")
-        if choices_name is None:
-            return (f"cannot tell which <Choices> the classification model {model.name!r} was trained on (its card "
-                    "has no from_name)")
-        return (f"the classification model {model.name!r} was trained on <Choices name={choices_name!r}> with "
-                f"classes {', '.join(model.labels)}; the config has no such <Choices> offering them")
-
-
-def _check_models(config: LabelingConfig, models: tuple[TrainedModel, ...],
-                  embeddings: Mapping[str, str | None]) -> None:
-    """The rules across models that :func:`check_config` cannot see: how many, and on which embeddings."""
-    places: dict[str, tuple[str, int | None]] = {}
-    for control in config.labels_controls:
-        for label in control.labels:
-            if label.model:
-                places.setdefault(bare_model_name(label.model), (
-                    element_path(element_path("", "Labels", "name", control.name), "Label", "value", label.value),
-                    label.line))
-    for choices in config.choices_controls:
-        if choices.model:
-            places.setdefault(bare_model_name(choices.model),
-                              (element_path("", "Choices", "name", choices.name), choices.line))
-    if len(places) > MAX_MODELS:
-        newest = next(name for name in (*(m.name for m in models), *places) if name in places)
-        path, line = places[newest]
-        raise ConfigError(f"the config would use {len(places)} models ({', '.join(sorted(places))}); a "
-                          f"pre-annotation server serves at most {MAX_MODELS}", path=path, line=line,
-                          rule="too_many_models")
-    families = {name: embeddings[name] for name in places if embeddings.get(name)}
-    deployed = [m.name for m in models if m.name in families]
-    anchor = deployed[0] if deployed else next(iter(families), None)
-    for name, family in families.items():
-        if family != families[anchor]:
-            path, line = places[name]
-            raise ConfigError(f"{name!r} uses the embeddings {family!r}, {anchor!r} uses {families[anchor]!r}: "
-                              "models trained on different embeddings cannot be used together in one project",
-                              path=path, line=line, rule="mixed_embeddings")
-
-
 def _write_atomically(path: Path, data: bytes) -> Path:
     try:
         return write_atomically(path, data)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the labeling config {path}: {exc.strerror or exc} (it is unchanged)"
-                          ) from exc
+    except FileError as exc:  # read-only, hard-linked, a full disk...: the file is as it was
+        raise ConfigError(f"cannot write the labeling config {path}: {exc.message} (it is unchanged)") from exc

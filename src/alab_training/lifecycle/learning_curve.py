@@ -26,11 +26,12 @@ from typing import Any
 
 import attrs
 
+from alab_training.arguments import expect, expect_callable, expect_path
 from alab_training.errors import MissingDependencyError, ParamsError
 from alab_training.files import write_atomically
 from alab_training.lifecycle.training import train
 from alab_training.model import Project, TrainingEvent, TrainingFinished
-from alab_training.params import TrainingParams, params_to_dict
+from alab_training.params import TrainingParams, params_argument, params_to_dict
 from alab_training.selection import select_completions, split_point
 
 __all__ = [
@@ -204,7 +205,10 @@ def learning_curve(
         ParamsError: bad fractions, or no evaluation side.
         SelectionError, TrainingError: as :func:`~alab_training.train` raises them for a point.
     """
-    params = params if params is not None else TrainingParams()
+    params = params_argument(params)
+    expect(project, "project", Project, "a Project (load_project)")
+    expect_path(output_dir, "output_dir", optional=True)
+    expect_callable(on_event, "on_event", optional=True)
     shares = _checked_fractions(fractions)
     if not params.test_tags and not params.validation_split:
         raise ParamsError("a learning curve scores every point on one evaluation side: set test_tags or "
@@ -251,6 +255,8 @@ def plot_learning_curve(curve: LearningCurve, path: str | os.PathLike[str]) -> P
         MissingDependencyError: matplotlib is not installed.
         ParamsError: the curve has no points.
     """
+    expect(curve, "curve", LearningCurve, "a LearningCurve (learning_curve)")
+    expect_path(path, "path")
     figure_class = require_plotting()
     if not curve.points:
         raise ParamsError("the curve has no points to plot", field="curve", value=curve.project)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 
+from alab_training.arguments import expect, expect_path
 from alab_training.config import TRAINING_TYPES
 from alab_training.errors import ParamsError, PluginError
 from alab_training.model import Task, TrainedModel
@@ -29,12 +29,13 @@ def load_model(path: str | os.PathLike[str] | TrainedModel, spark: Any = None) -
 
     Raises:
         ModelCardError: not a model directory.
+        ParamsError: ``path`` is neither a path nor a :class:`~alab_training.model.TrainedModel`.
     """
     from pyspark.ml import PipelineModel
 
     from alab_training.runtime import start_session
 
-    folder = path.path if isinstance(path, TrainedModel) else Path(path)
+    folder = path.path if isinstance(path, TrainedModel) else expect_path(path, "path")
     model, extra = read_model_card(folder)
     spark = spark if spark is not None else start_session()
     pipeline = PipelineModel.load(str(folder / extra.get("pipeline", "pipeline")))
@@ -70,12 +71,18 @@ def predict(models: LoadedModel | Sequence[LoadedModel],
 
     Raises:
         PluginError: no installed trainer predicts the model's kind.
+        ParamsError: ``models`` or ``tasks`` is not what they should be.
     """
     from pyspark.sql import SparkSession
 
     from alab_training.runtime import start_session
 
-    loaded = [models] if isinstance(models, LoadedModel) else list(models)
+    loaded = [models] if isinstance(models, LoadedModel) else list(
+        expect(models, "models", (list, tuple), "a LoadedModel (load_model) or a list of them"))
+    for index, model in enumerate(loaded):
+        expect(model, f"models[{index}]", LoadedModel, "a LoadedModel (load_model)")
+    if isinstance(tasks, str) or not isinstance(tasks, Iterable):
+        raise ParamsError(f"expected a list of tasks, got {type(tasks).__name__}", field="tasks", value=tasks)
     items = _inputs(tasks)
     if not items:
         return []

@@ -8,8 +8,10 @@ staging, a model being replaced or removed), folders without a card and renamed 
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -17,8 +19,10 @@ from pathlib import Path
 
 import attrs
 
+from alab_training.arguments import expect, expect_path
 from alab_training.config import bare_model_name
-from alab_training.errors import ModelCardError, ModelNotFoundError, RegistryError
+from alab_training.errors import FileError, ModelCardError, ModelNotFoundError, RegistryError
+from alab_training.files import check_removable
 from alab_training.model import TrainedModel
 from alab_training.model_card import CARD, read_model_card
 
@@ -33,15 +37,26 @@ def _newest_first(model: TrainedModel) -> tuple[datetime, int, str]:
     return created, model.version if isinstance(model.version, int) else 0, str(model.name)
 
 
+def _root(value: object) -> Path:
+    return expect_path(value, "root")
+
+
+def _name(value: object, field: str) -> str:
+    return expect(value, field, str, "a name (str)")
+
+
 @attrs.frozen
 class ModelRegistry:
     """The models under ``root``, the folder ``train(..., output_dir=root)`` writes to.
 
     Nothing is cached: every call reads the cards as they are now, so models trained or removed by another
     process show up at once. A missing ``root`` is an empty registry.
+
+    Raises:
+        ParamsError: ``root`` is not a path (every method likewise checks its arguments).
     """
 
-    root: Path = attrs.field(converter=Path)
+    root: Path = attrs.field(converter=_root)
 
     def list(self, project: str | None = None, kind: str | None = None) -> tuple[TrainedModel, ...]:
         """The models, newest first (``created_at``, then version), optionally of one project and one kind.
@@ -53,6 +68,8 @@ class ModelRegistry:
         Raises:
             RegistryError: ``root`` is not a folder.
         """
+        expect(project, "project", str, "a project name (str)", optional=True)
+        expect(kind, "kind", str, "a training type (str)", optional=True)
         wanted = project.casefold() if project is not None else None
         return tuple(sorted(
             (model for model in self._models()
@@ -65,7 +82,7 @@ class ModelRegistry:
 
         Annotation Lab's "search for the new model by the name of the project".
         """
-        needle = text.casefold()
+        needle = _name(text, "text").casefold()
         return tuple(model for model in self.list()
                      if needle in str(model.project or "").casefold() or needle in str(model.name).casefold())
 
@@ -75,7 +92,7 @@ class ModelRegistry:
         Raises:
             ModelNotFoundError: there is none.
         """
-        models = self.list(project=project, kind=kind)
+        models = self.list(project=_name(project, "project"), kind=_name(kind, "kind"))
         if not models:
             raise ModelNotFoundError(f"no {kind} model of project {project!r} in the registry", root=self.root,
                                      project=project, kind=kind)
@@ -91,7 +108,7 @@ class ModelRegistry:
         Raises:
             ModelNotFoundError: no model folder of that name, an unreadable card, or a card naming another model.
         """
-        folder = self._folder(name)
+        folder = self._folder(_name(name, "name"))
         try:
             model, _ = read_model_card(folder)
         except ModelCardError as exc:
@@ -105,18 +122,40 @@ class ModelRegistry:
     def remove(self, name: str) -> TrainedModel:
         """Delete the model called ``name`` and return what its card said.
 
-        Only a registered model's folder is ever deleted; it is first renamed out of sight, so a crash midway
-        leaves a hidden remnant rather than a half-deleted model that still lists.
+        Only a registered model's own folder is ever deleted, and only when all of it can be: every entry is
+        checked first (permissions, immutable files), so a removal does not stop halfway and leave half a
+        model. The folder is then renamed out of sight, which removes the model from the registry at once, and
+        deleted; a crash midway leaves a hidden remnant, never a half-deleted model that still lists.
 
         Raises:
             ModelNotFoundError: ``name`` is not a model of this registry (nothing is deleted).
+            RegistryError: the model's folder is a symlink (what it points to is not the registry's to delete),
+                or some of it cannot be deleted (nothing is deleted).
         """
         model = self.get(name)
         folder = self._folder(name)
-        retired = folder.with_name(f".{folder.name}.removed")
-        shutil.rmtree(retired, ignore_errors=True)
-        folder.rename(retired)
-        shutil.rmtree(retired)
+        if folder.is_symlink():
+            raise RegistryError(f"the model {model.name!r} is a link to {os.readlink(folder)}: the registry "
+                                "deletes only folders of its own; remove the link itself (nothing was removed)",
+                                root=self.root)
+        try:
+            check_removable(folder)
+        except FileError as exc:
+            raise RegistryError(f"cannot remove the model {model.name!r}: {exc.message} (nothing was removed)",
+                                root=self.root) from exc
+        for remnant in self.root.glob(f".{glob.escape(folder.name)}.*.removed"):  # of earlier removals
+            shutil.rmtree(remnant, ignore_errors=True)
+        retired = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.removed")
+        try:
+            folder.rename(retired)
+        except OSError as exc:
+            raise RegistryError(f"cannot remove the model {model.name!r}: {exc.strerror or exc} (nothing was "
+                                "removed)", root=self.root) from exc
+        try:
+            shutil.rmtree(retired)
+        except OSError as exc:  # the model is gone from the registry; only disk space is left to reclaim
+            _LOG.warning("removed the model %s, but not all of its files: %s (delete %s)", model.name, exc,
+                         retired)
         _LOG.info("removed the model %s (%s)", model.name, folder)
         return model
 
@@ -129,10 +168,10 @@ class ModelRegistry:
         return self.root / bare
 
     def _models(self) -> Iterator[TrainedModel]:
-        if not self.root.exists():
-            return
         try:
             folders = sorted(self.root.iterdir())
+        except FileNotFoundError:
+            return
         except OSError as exc:
             raise RegistryError(f"cannot list the model folder: {exc.strerror or exc}", root=self.root) from exc
         for folder in folders:

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from alab_training.arguments import expect, expect_bool, expect_callable, expect_names, expect_path, expect_text
 from alab_training.config import TRAINING_TYPES
 from alab_training.errors import ConfigError, DeployError, ModelCardError, ParamsError, PluginError, TrainingError
 from alab_training.files import write_atomically
@@ -27,7 +28,7 @@ from alab_training.lifecycle.deploy import deploy as deploy_models
 from alab_training.lifecycle.registry import ModelRegistry
 from alab_training.model import Project, TrainedModel, TrainingEvent, TrainingFailed, TrainingFinished, TrainingResult
 from alab_training.model_card import CARD, read_model_card, write_model_card
-from alab_training.params import TrainingParams, trainer_options
+from alab_training.params import TrainingParams, params_argument, trainer_options
 from alab_training.plugins.manager import PluginManager, get_plugin_manager
 from alab_training.runtime.session import quiet_engine
 from alab_training.selection import select_completions
@@ -84,8 +85,9 @@ def _target(root: Path, name: str, versioning: bool) -> tuple[str, Path, int | N
     """The model's final name, folder and version; refuses to overwrite anything that is not one of our models."""
     version = None
     if versioning:
-        taken = [int(m.group(1)) for p in root.glob(f"{name}_v*") if (m := re.fullmatch(rf"{re.escape(name)}_v(\d+)",
-                                                                                     p.name))]
+        # ASCII digits, and not too many: a folder "…_v²" or "…_v<5000 digits>" is no version of ours.
+        pattern = re.compile(rf"{re.escape(name)}_v([0-9]{{1,18}})")
+        taken = [int(m.group(1)) for p in root.glob(f"{name}_v*") if (m := pattern.fullmatch(p.name))]
         version = max(taken, default=0) + 1
         name = f"{name}_v{version}"
     folder = root / name
@@ -216,12 +218,32 @@ def iter_training(
     the background (a job runner's cancel, which ends the process, stops it for real).
 
     Raises:
-        ParamsError, SelectionError: before any training starts, when the request cannot work.
+        ParamsError: at once, for an argument of the wrong type.
+        ParamsError, SelectionError: from the generator, before any training starts, when the request cannot work.
         PluginError: a trainer named its model with something that cannot be a model name.
         TrainingError: a trainer failed; nothing already in ``output_dir`` has been changed.
         DeployError: the models are trained and saved but deploying them was refused (the config is untouched).
     """
-    params = params if params is not None else TrainingParams()
+    _check_arguments(project, output_dir, versioning, trigger, deploy, known_models, on_event)
+    return _training(project, params_argument(params), spark, output_dir=output_dir, versioning=versioning,
+                     trigger=trigger, deploy=deploy, known_models=known_models, on_event=on_event)
+
+
+def _check_arguments(project: Any, output_dir: Any, versioning: Any, trigger: Any, deploy: Any, known_models: Any,
+                     on_event: Any) -> None:
+    expect(project, "project", Project, "a Project (load_project)")
+    expect_path(output_dir, "output_dir")
+    expect_bool(versioning, "versioning")
+    expect_text(trigger, "trigger")
+    expect_bool(deploy, "deploy")
+    expect_names(known_models, "known_models", values=(str, type(None)), optional=True)
+    expect_callable(on_event, "on_event", optional=True)
+
+
+def _training(project: Project, params: TrainingParams, spark: Any, *, output_dir: str | os.PathLike[str],
+              versioning: bool, trigger: str, deploy: bool, known_models: Mapping[str, str | None] | None,
+              on_event: Callable[[TrainingEvent], None] | None) -> Generator[TrainingEvent, None, TrainingResult]:
+    """The generator :func:`iter_training` returns, once its arguments are checked."""
     manager = get_plugin_manager()
     trainers = _trainers_for(project, params, manager)
     options = _options_for(trainers, params, manager.trainers())

@@ -49,8 +49,6 @@ _MANIFEST_FORMAT = 1
 _MANIFEST = "manifest.json"
 # A JVM start, a 90 MB graph read and a saved-model write: about a minute on 2 busy cores; far more means stuck.
 _IMPORT_TIMEOUT_S = 1200
-# The gateway of a host's own PySpark driver (spark-submit sets these): a child that inherited them would attach to
-# that JVM, the very session the import must stay out of, instead of starting its own.
 
 
 @attrs.frozen

@@ -22,8 +22,10 @@ from datetime import datetime, timezone
 
 import attrs
 
+from alab_training.arguments import expect
+from alab_training.exports.values import integer_text
 from alab_training.model import Completion, CompletionStatus, Project, Task
-from alab_training.params import TrainingParams
+from alab_training.params import TrainingParams, params_argument
 from alab_training.selection.split import in_validation_split
 
 __all__ = ["REASONS", "ExclusionReason", "Selection", "select_completions"]
@@ -93,9 +95,11 @@ class Selection:
 
 
 def _id_key(value: int | str) -> tuple[int, int | str]:
+    """Ids ``7`` and ``"7"`` order alike; other strings (``"²"``, 5000 digits) after every number."""
     if isinstance(value, int):
         return (0, value)
-    return (0, int(value)) if value.isdigit() else (1, value)
+    number = integer_text(value)
+    return (0, number) if number is not None else (1, value)
 
 
 def recency_key(completion: Completion) -> tuple[datetime, tuple[int, int | str]]:
@@ -155,8 +159,13 @@ def select_completions(project: Project, params: TrainingParams | None = None) -
     """Apply the selection rules (module docstring) to every task of ``project``.
 
     Every task ends up either in the selection (with its train/test side) or in ``excluded`` with a reason.
+
+    Raises:
+        ParamsError: ``project`` is no :class:`~alab_training.model.Project`, or ``params`` no
+            :class:`~alab_training.params.TrainingParams` (nor ``None``).
     """
-    params = params if params is not None else TrainingParams()
+    expect(project, "project", Project, "a Project (load_project)")
+    params = params_argument(params)
     wanted = {tag.casefold() for tag in params.tags}
     test_tags = {tag.casefold() for tag in params.test_tags}
     items: list[SelectedTask] = []

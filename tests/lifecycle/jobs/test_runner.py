@@ -150,8 +150,11 @@ def test_bad_requests_fail_before_a_job_exists(make_runner, gates):
     runner = make_runner()
     with pytest.raises(ParamsError, match="unknown parameter"):
         runner.submit(fevers("alpha"), {"epochz": 3})
-    with pytest.raises(TypeError, match="expects a Project"):
-        runner.submit("alpha")
+    for arguments, field in ((("alpha",), "project"), ((fevers("alpha"), TrainingParams, ), "params"),
+                             ((fevers("alpha"),), "deploy")):
+        with pytest.raises(ParamsError) as caught:
+            runner.submit(*arguments, **({"deploy": "no"} if field == "deploy" else {}))
+        assert caught.value.field == field
     assert runner.jobs() == []
     with pytest.raises(JobNotFoundError):
         runner.get("0123456789ab")

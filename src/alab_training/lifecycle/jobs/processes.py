@@ -24,7 +24,8 @@ from typing import Any
 
 import attrs
 
-from alab_training.errors import ParamsError
+from alab_training import safe_json
+from alab_training.errors import ParamsError, RunnerError
 from alab_training.files import write_atomically
 from alab_training.lifecycle.jobs.codec import event_from_json
 from alab_training.lifecycle.jobs.job import Job, JobProgress
@@ -34,6 +35,7 @@ from alab_training.runtime.session import default_driver_memory, total_memory_by
 
 __all__ = [
     "TrainingProcess",
+    "Trouble",
     "advance",
     "append_log",
     "default_max_concurrent",
@@ -44,6 +46,7 @@ __all__ = [
     "signal_group",
     "size_bytes",
     "start_process",
+    "take_root_lock",
     "worker_alive",
     "write_job_files",
 ]
@@ -51,13 +54,14 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 _TAIL_LINES = 20
 _GIB = 2**30
-_SIZE = re.compile(r"^(\d+)([kmgt])$", re.IGNORECASE)
+#: Matched in full, and with ASCII digits only: the JVM takes neither "4g\n" nor "４g".
+_SIZE = re.compile(r"([0-9]+)([kmgt])", re.IGNORECASE)
 _UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def size_bytes(size: str) -> int:
     """A JVM memory size (``4g``, ``3072m``) in bytes."""
-    match = _SIZE.match(size) if isinstance(size, str) else None
+    match = _SIZE.fullmatch(size) if isinstance(size, str) else None
     if match is None:
         raise ParamsError(f"expected a JVM memory size such as '4g' or '3072m', got {size!r}",
                           field="memory_per_job", value=size)
@@ -90,6 +94,49 @@ def default_max_concurrent(memory_per_job: str | None = None) -> int:
     if total is None:
         return by_cores
     return max(1, min(by_cores, int(total * 0.75 // (heap + max(heap // 2, _GIB)))))
+
+
+def take_root_lock(root: Path) -> Any:
+    """The runner's folder made ready (``jobs/``) and locked for this runner; the open lock file.
+
+    Raises:
+        RunnerError: another runner holds it, or the folder cannot be made or locked.
+    """
+    try:
+        (root / "jobs").mkdir(parents=True, exist_ok=True)
+        lock = open(root / "runner.lock", "wb")  # held open for as long as the runner lives
+    except OSError as exc:
+        raise RunnerError(f"cannot use {root} as a job runner's folder: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        lock.close()
+        if isinstance(exc, BlockingIOError):
+            raise RunnerError(f"{root} is used by another JobRunner (one runner per folder)") from None
+        raise RunnerError(f"cannot lock {root / 'runner.lock'}: {exc.strerror or exc}") from exc
+    return lock
+
+
+class Trouble:
+    """A failure that repeats at every look (a damaged or locked history) is logged once, with its traceback,
+    and again only when it changes; its end is logged too."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self._last: str | None = None
+
+    def report(self, what: str, exc: BaseException) -> None:
+        """Log ``exc`` unless it is the failure logged last."""
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self._last:
+            self._last = text
+            self._log.error("%s: %s", what, text, exc_info=exc)
+
+    def over(self, what: str) -> None:
+        """The failure is over: say so, once."""
+        if self._last is not None:
+            self._last = None
+            self._log.info(what)
 
 
 def now() -> datetime:
@@ -206,7 +253,7 @@ def follow(run: TrainingProcess) -> list[TrainingEvent]:
     events = []
     for line in lines:
         try:
-            record = json.loads(line)
+            record = safe_json.loads(line)
             if record.get("event") in ("result", "error"):
                 run.outcome = record
                 continue
@@ -214,7 +261,7 @@ def follow(run: TrainingProcess) -> list[TrainingEvent]:
                 run.scratch.append(Path(record["path"]))
                 continue
             event = event_from_json(record)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # one bad line must not stop the rest
             _LOG.warning("job %s: unreadable event %r (%s)", run.job.id, line[:200], exc)
             continue
         run.job = attrs.evolve(run.job, progress=advance(run.job.progress, event))

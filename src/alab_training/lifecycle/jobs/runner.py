@@ -8,7 +8,6 @@ when there is room, and calls the listeners. See ``docs/jobs.md``.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -18,16 +17,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 
-from alab_training.errors import JobTimeoutError, ParamsError, RunnerError
+from alab_training.arguments import expect, expect_bool, expect_names, expect_number, expect_path, expect_text
+from alab_training.errors import AlabTrainingError, JobTimeoutError, ParamsError, RunnerError
 from alab_training.lifecycle.jobs.codec import result_from_json
 from alab_training.lifecycle.jobs.job import Job, JobStatus, JobStatusChanged
 from alab_training.lifecycle.jobs.processes import (
     TrainingProcess,
+    Trouble,
     append_log,
     default_max_concurrent,
     default_memory_per_job,
@@ -37,12 +37,13 @@ from alab_training.lifecycle.jobs.processes import (
     signal_group,
     size_bytes,
     start_process,
+    take_root_lock,
     worker_alive,
     write_job_files,
 )
 from alab_training.lifecycle.jobs.store import JobStore
 from alab_training.model import Project, TrainingEvent
-from alab_training.params import TrainingParams, params_from_dict, params_to_dict
+from alab_training.params import TrainingParams, params_argument, params_to_dict
 
 __all__ = ["JobRunner", "Listener", "default_max_concurrent", "default_memory_per_job"]
 
@@ -81,34 +82,27 @@ class JobRunner:
     def __init__(self, root: str | os.PathLike[str], *, models_dir: str | os.PathLike[str] | None = None,
                  max_concurrent: int | None = None, memory_per_job: str | None = None,
                  plugins: Sequence[str] = (), grace: float = 10.0) -> None:
-        self.root = Path(root).absolute()
-        self.models_dir = Path(models_dir).absolute() if models_dir is not None else self.root / "models"
+        self.root = expect_path(root, "root").absolute()
+        models = expect_path(models_dir, "models_dir", optional=True)
+        self.models_dir = models.absolute() if models is not None else self.root / "models"
         self.memory_per_job = memory_per_job or os.environ.get("ALAB_TRAINING_DRIVER_MEMORY") \
             or default_memory_per_job()
         size_bytes(self.memory_per_job)
         if max_concurrent is None:
             max_concurrent = default_max_concurrent(self.memory_per_job)
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise ParamsError(f"expected a whole number of at least 1, got {max_concurrent!r}",
-                              field="max_concurrent", value=max_concurrent)
-        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace > 0:
+        self.max_concurrent = expect_number(max_concurrent, "max_concurrent", integer=True, minimum=1)
+        if not expect_number(grace, "grace") > 0:
             raise ParamsError(f"expected a number of seconds above 0, got {grace!r}", field="grace", value=grace)
-        self.max_concurrent = max_concurrent
-        self.plugins = tuple(plugins)
+        self.plugins = tuple(expect_names(plugins, "plugins"))
         self.grace = float(grace)
-        (self.root / "jobs").mkdir(parents=True, exist_ok=True)
-        self._root_lock = open(self.root / "runner.lock", "wb")
-        try:
-            fcntl.flock(self._root_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._root_lock.close()
-            raise RunnerError(f"{self.root} is used by another JobRunner (one runner per folder)") from None
+        self._root_lock = take_root_lock(self.root)
         self._cond = threading.Condition()
         self._running: dict[str, TrainingProcess] = {}
         self._listeners: list[Listener] = []
         self._notices: list[tuple[Job, Any]] = []
         self._accepting = True
         self._stopping = False
+        self._trouble = Trouble(_LOG)
         try:
             self._store = JobStore(self.root / "jobs.sqlite")
             self._recover()
@@ -128,23 +122,19 @@ class JobRunner:
         project's config file once the training succeeded (``train(..., deploy=True)``).
 
         Raises:
-            ParamsError: invalid parameters (the job is not created).
-            TypeError: ``project`` is not a :class:`~alab_training.Project`.
+            ParamsError: invalid parameters, or an argument of the wrong type (the job is not created).
             RunnerError: the runner is closed.
         """
-        if not isinstance(project, Project):
-            raise TypeError(f"submit(project=…) expects a Project (load_project), got {type(project).__name__}")
-        if params is None:
-            params = TrainingParams()
-        elif isinstance(params, dict):
-            params = params_from_dict(params)
-        elif not isinstance(params, TrainingParams):
-            raise TypeError(f"submit(params=…) expects TrainingParams or a dict, got {type(params).__name__}")
+        expect(project, "project", Project, "a Project (load_project)")
+        params = params_argument(params, dicts=True)
+        expect_bool(deploy, "deploy")
+        expect_bool(versioning, "versioning")
+        expect_text(trigger, "trigger")
         self._check_open()
         job_id = uuid.uuid4().hex[:12]
         job = Job(id=job_id, project=project.name, params=params_to_dict(params), status=JobStatus.QUEUED,
                   created_at=now(), folder=self.root / "jobs" / job_id, output_dir=self.models_dir,
-                  deploy=bool(deploy), versioning=bool(versioning), trigger=trigger)
+                  deploy=deploy, versioning=versioning, trigger=trigger)
         job.folder.mkdir()
         write_job_files(job, project, self.plugins)
         append_log(job, f"queued: project {job.project}, params {json.dumps(job.params, sort_keys=True)}")
@@ -209,6 +199,7 @@ class JobRunner:
         """
         if threading.current_thread() is self._thread:
             raise RunnerError("wait() cannot be called from a listener: listeners run on the runner's thread")
+        expect_number(timeout, "timeout", minimum=0, optional=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
@@ -250,26 +241,32 @@ class JobRunner:
         """
         if threading.current_thread() is self._thread:
             raise RunnerError("close() cannot be called from a listener: listeners run on the runner's thread")
-        with self._cond:
-            if self._stopping:
-                return
-            self._accepting = False
-            if cancel:
-                for job in self._store.jobs(status=JobStatus.QUEUED):
-                    self._settle(job, JobStatus.CANCELLED)
-                for run in self._running.values():
-                    self._request_stop(run)
+        try:
+            with self._cond:
+                if self._stopping:
+                    return
+                self._accepting = False
+                # A history that cannot be read any more (damaged, locked) must not keep the runner open.
+                try:
+                    if cancel:
+                        for job in self._store.jobs(status=JobStatus.QUEUED):
+                            self._settle(job, JobStatus.CANCELLED)
+                        for run in self._running.values():
+                            self._request_stop(run)
+                        self._cond.notify_all()
+                    while (wait or cancel) and (self._running or self._store.jobs(status=JobStatus.QUEUED)):
+                        self._cond.wait(_POLL)
+                except AlabTrainingError as exc:
+                    _LOG.error("closing the job runner without waiting for its queue: %s", exc)
+                self._stopping = True
                 self._cond.notify_all()
-            while (wait or cancel) and (self._running or self._store.jobs(status=JobStatus.QUEUED)):
-                self._cond.wait(_POLL)
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join()
-        for run in self._running.values():
-            if run.process is not None:  # reap it when it ends, without keeping anyone waiting
-                threading.Thread(target=run.process.wait, daemon=True).start()
-        self._running.clear()
-        self._root_lock.close()
+            self._thread.join()
+        finally:
+            for run in self._running.values():
+                if run.process is not None:  # reap it when it ends, without keeping anyone waiting
+                    threading.Thread(target=run.process.wait, daemon=True).start()
+            self._running.clear()
+            self._root_lock.close()
 
     def __enter__(self) -> JobRunner:
         return self
@@ -288,8 +285,9 @@ class JobRunner:
             with self._cond:
                 try:
                     self._tick()
-                except Exception:  # a full disk or a locked database must not end the runner's thread
-                    _LOG.exception("the job runner could not update its jobs; trying again")
+                    self._trouble.over("the job runner updates its jobs again")
+                except Exception as exc:  # a full disk or a locked database must not end the runner's thread
+                    self._trouble.report("the job runner could not update its jobs; it keeps trying", exc)
                 notices, self._notices = self._notices, []
                 stopping = self._stopping
                 self._cond.notify_all()
