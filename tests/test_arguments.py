@@ -56,6 +56,10 @@ def calls(project, tmp_path):
         "train.trigger": lambda odd: train(project, trigger=odd),
         "train.known_models": lambda odd: train(project, known_models=odd),
         "train.on_event": lambda odd: train(project, on_event=odd),
+        "train.spark": lambda odd: train(project, spark=odd),
+        "load_model.spark": lambda odd: load_model(model, spark=odd),
+        "learning_curve.spark": lambda odd: learning_curve(project, TrainingParams(validation_split=0.5), spark=odd),
+        "ActiveLearning.runner": lambda odd: ActiveLearning(tmp_path / "state", runner=odd),
         "iter_training.project": lambda odd: iter_training(odd),
         "select_completions.project": lambda odd: select_completions(odd),
         "select_completions.params": lambda odd: select_completions(project, odd),
@@ -90,7 +94,8 @@ ACCEPTED = {
     "load_project.export": (str, list, dict, Path), "load_project.name": (None, "x", "with\0nul"),
     "train.trigger": ("x", "with\0nul"), "ActiveLearning.state_dir": ("x", Path(".")),
     "JobRunner.root": ("x", Path(".")),
-    "predict.models": ([], ()),
+    "train.spark": (None,), "load_model.spark": (None,), "learning_curve.spark": (None,),
+    "ActiveLearning.runner": (None,),
     **{name: (True,) for name in ("train.versioning", "train.deploy", "deploy.dry_run", "deploy.replace_pretrained",
                                   "load_project.strict")},
 }
@@ -109,6 +114,23 @@ def test_a_wrong_argument_is_a_params_error_naming_it(project, tmp_path, monkeyp
         assert isinstance(error.value, ParamsError), (name, error.value)
         assert error.value.field.split("[")[0] == name.rsplit(".", 1)[1], (name, error.value.field)
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_a_runner_checks_the_arguments_of_its_methods(tmp_path):
+    with JobRunner(tmp_path) as runner:
+        for call, field in ((lambda: runner.subscribe("not a function"), "listener"),
+                            (lambda: runner.close(wait="no"), "wait"), (lambda: runner.close(cancel=1), "cancel"),
+                            (lambda: runner.is_training(None), "project"), (lambda: runner.get(5), "job_id")):
+            with pytest.raises(ParamsError) as error:
+                call()
+            assert error.value.field == field
+        assert runner.jobs() == []  # still open: nothing was done by the refused calls
+
+
+def test_predicting_with_no_model_is_refused_before_the_engine_starts():
+    with pytest.raises(ParamsError) as error:
+        predict([], ["text"])
+    assert error.value.field == "models"
 
 
 def test_every_public_function_is_covered(project, tmp_path):
@@ -159,7 +181,8 @@ def test_any_value_for_any_field_is_accepted_or_a_params_error(fields):
 
 def test_unhashable_and_unsortable_collections_are_params_errors():
     for fields in ({"tags": [["a"]]}, {"test_tags": [{"a": 1}]}, {"annotator_priority": [set()]},
-                   {"unannotated_sampling": {"A": 0.5, 1: 0.5}}, {"unannotated_sampling": [("A", [1]), ("A", 2)]}):
+                   {"unannotated_sampling": {"A": 0.5, 1: 0.5}}, {"unannotated_sampling": [("A", [1]), ("A", 2)]},
+                   {"unannotated_sampling": ("a",)}, {"unannotated_sampling": [("A", 0.5, 1)]}):
         with pytest.raises(ParamsError):
             TrainingParams(**fields)
 
@@ -178,6 +201,14 @@ def test_shown_never_raises_and_stays_short():
 def test_numbers_are_finite_and_not_bools(value):
     with pytest.raises(ParamsError):
         expect_number(value, "n")
+
+
+@given(st.integers() | st.just(10**5000) | st.floats())
+def test_numbers_out_of_bounds_are_params_errors_whatever_their_size(value):
+    try:
+        assert 0 <= expect_number(value, "n", minimum=0, maximum=2**53) <= 2**53
+    except ParamsError as error:
+        assert error.field == "n"
 
 
 def test_bools_paths_and_names():

@@ -15,8 +15,8 @@ from typing import Any
 
 from alab_training.errors import ParamsError
 
-__all__ = ["expect", "expect_bool", "expect_callable", "expect_names", "expect_number", "expect_path", "expect_text",
-           "shown"]
+__all__ = ["expect", "expect_bool", "expect_callable", "expect_names", "expect_number", "expect_path",
+           "expect_session", "expect_text", "shown"]
 
 
 def shown(value: object, width: int = 80) -> str:
@@ -99,9 +99,13 @@ def expect_path(value: Any, field: str, *, optional: bool = False) -> Path | Non
     raise _refuse(field, "a file path (a non-empty str or os.PathLike without NUL characters)", value)
 
 
+def _bound(limit: float) -> str:
+    return str(limit) if isinstance(limit, int) else f"{limit:g}"
+
+
 def expect_number(value: Any, field: str, *, integer: bool = False, minimum: float | None = None,
-                  optional: bool = False) -> Any:
-    """``value`` if it is a finite number (an ``int`` with ``integer``) of at least ``minimum``.
+                  maximum: float | None = None, optional: bool = False) -> Any:
+    """``value`` if it is a finite number (an ``int`` with ``integer``) of at least ``minimum``, at most ``maximum``.
 
     Raises:
         ParamsError: anything else.
@@ -111,9 +115,13 @@ def expect_number(value: Any, field: str, *, integer: bool = False, minimum: flo
     kinds = (int,) if integer else (int, float)
     what = "a whole number" if integer else "a number"
     if minimum is not None:
-        what += f" of at least {minimum:g}"
-    if (isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value)
-            or (minimum is not None and value < minimum)):
+        what += f" of at least {_bound(minimum)}"
+    if maximum is not None:
+        what += f"{',' if minimum is not None else ''} at most {_bound(maximum)}"
+    # an int is always finite, and math.isfinite() cannot even convert one of 400 digits
+    if (isinstance(value, bool) or not isinstance(value, kinds) or (isinstance(value, float) and not
+                                                                     math.isfinite(value))
+            or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
         raise _refuse(field, what, value)
     return value
 
@@ -127,6 +135,20 @@ def expect_callable(value: Any, field: str, *, optional: bool = False) -> Callab
     if (value is None and optional) or callable(value):
         return value
     raise _refuse(field, "a function", value)
+
+
+def expect_session(value: Any, field: str = "spark") -> Any:
+    """``value`` if it is ``None`` (start one) or looks like a ``SparkSession``.
+
+    Checked by its attributes, not its class: the parts below the engine do not import Spark, and a Spark
+    Connect session is another class with the same face.
+
+    Raises:
+        ParamsError: anything else (a string, a ``SparkContext``).
+    """
+    if value is None or all(hasattr(value, name) for name in ("createDataFrame", "sparkContext", "version")):
+        return value
+    raise _refuse(field, "a SparkSession (or None to start one)", value)
 
 
 def expect_names(value: Any, field: str, *, values: tuple[type, ...] | None = None,

@@ -56,7 +56,8 @@ def _pairs(value: Any) -> Any:
 
 
 def _fractions(instance: TrainingParams, attribute: attrs.Attribute, value: Any) -> None:
-    valid = isinstance(value, tuple) and all(
+    # _pairs leaves what is not made of pairs as it came: ("a",) must be refused here, not unpacked
+    valid = isinstance(value, tuple) and all(isinstance(pair, tuple) and len(pair) == 2 for pair in value) and all(
         isinstance(label, str) and label and isinstance(share, (int, float)) and not isinstance(share, bool)
         and 0 < share <= 1 for label, share in value)
     if not valid:

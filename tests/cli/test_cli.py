@@ -60,7 +60,8 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 def test_train_prints_scores_and_paths(spark, tmp_path, capsys):
     tasks = json.loads((REPO / "examples" / "ncbi_disease" / "export.json").read_text())
     export = tmp_path / "small.json"
-    export.write_text(json.dumps([t for t in tasks if not t.get("tags")][:12] + [t for t in tasks if t.get("tags")][:3]))
+    export.write_text(json.dumps([t for t in tasks if not t.get("tags")][:12]
+                                 + [t for t in tasks if t.get("tags")][:3]))
     code, text = run("train", str(export), "--config", str(REPO / "examples" / "ncbi_disease" / "config.xml"),
                      "--name", "cli", "--test-tags", "test", "--epochs", "2", "--output", str(tmp_path / "models"))
     assert code == 0
@@ -180,3 +181,36 @@ def test_an_export_that_is_a_fifo_or_a_device_fails_at_once(tmp_path):
     os.mkfifo(tmp_path / "export.json")
     for export in (tmp_path / "export.json", "/dev/zero"):
         one_line_failure(*cli("select", export, "--config", NER_CONFIG_FILE, timeout=20)[::2], "not a regular file")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the command as another user: needs root")
+def test_a_folder_this_user_may_not_enter_fails_in_one_line(tmp_path):
+    shut = tmp_path / "shut"
+    shut.mkdir(mode=0o700)
+    tmp_path.chmod(0o755)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    for argv in (("models", shut), ("jobs", "--root", shut)):
+        done = subprocess.run([*nobody, sys.executable, "-m", "alab_training", *map(str, argv)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "cannot be read (Permission denied)" in done.stderr
+
+
+def test_an_error_the_system_reports_is_one_line_and_not_called_a_bug(monkeypatch, capsys):
+    from alab_training.cli import models
+
+    def full(args, out):
+        raise OSError(28, "No space left on device", "/models/x")
+
+    monkeypatch.setattr(models, "_models", full)
+    assert main(["models", str(REPO)]) == 1
+    err = capsys.readouterr().err
+    assert err == "alab-training: error: No space left on device: /models/x\n"
+
+
+def test_a_score_far_outside_its_range_is_shown_short(tmp_path):
+    (tmp_path / "ner_big").mkdir()
+    (tmp_path / "ner_big" / "model.json").write_text(json.dumps({
+        "name": "ner_big", "kind": "ner", "created_at": "2024-01-01T00:00:00", "metrics": {"micro": {"f1": 1e308}}}))
+    code, out, _ = cli("models", tmp_path)
+    assert code == 0 and "F1 1e+308" in out and len(out.splitlines()[0]) < 120

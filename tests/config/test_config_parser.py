@@ -125,7 +125,8 @@ def test_malformed_configs_name_the_rule(xml, rule):
 
 
 def test_error_carries_the_line():
-    xml = '<View>\n<Text name="t" value="$text"/>\n<Labels name="l" toName="t">\n<Label value="A"/>\n<Label/>\n</Labels></View>'
+    xml = ('<View>\n<Text name="t" value="$text"/>\n<Labels name="l" toName="t">\n<Label value="A"/>\n<Label/>\n'
+           '</Labels></View>')
     with pytest.raises(ConfigError) as error:
         load_config(xml)
     assert error.value.line == 5

@@ -25,7 +25,8 @@ def export(*results, task=None, completion=None):
     return [{
         "id": 7,
         "data": {"text": TEXT},
-        "completions": [{"id": 70, "submitted_at": "2024-01-01T10:00:00", "result": list(results), **(completion or {})}],
+        "completions": [{"id": 70, "submitted_at": "2024-01-01T10:00:00", "result": list(results),
+                         **(completion or {})}],
         **(task or {}),
     }]
 

@@ -98,7 +98,7 @@ def test_off_until_a_policy_is_set_and_policies_persist(tmp_path):
     assert learning.policy("fevers") is None
 
 
-@pytest.mark.parametrize("every", [0, -5, 2.5, True])
+@pytest.mark.parametrize("every", [0, -5, 2.5, True, None, 2**53 + 1, 10**5000], ids=lambda every: type(every).__name__)
 def test_the_interval_must_be_a_positive_count(every):
     with pytest.raises(ParamsError, match="positive"):
         ActiveLearningPolicy(every=every)
@@ -145,7 +145,7 @@ STATE = {"counted": 3, "previous": 0, "trainings": 1, "job_id": None, "triggered
     "{not json", "[1, 2]", '"counted"', "null", "[" * 50_000 + "]" * 50_000, json.dumps({**STATE, "counted": 1e300}),
     '{"counted": ' + "9" * 5000 + "}", json.dumps({**STATE, "counted": -1}), json.dumps({**STATE, "counted": 2.5}),
     json.dumps({**STATE, "counted": True}), json.dumps({**STATE, "job_id": 7}), json.dumps({"counted": 3}),
-    json.dumps({**STATE, "triggered_at": "soon"}), "\xff\xfe not utf-8",
+    json.dumps({**STATE, "triggered_at": "soon"}), "\xff\xfe not utf-8", json.dumps({**STATE, "counted": 10**30}),
 ])
 def test_a_corrupt_state_file_is_an_active_learning_error_naming_it(tmp_path, content):
     learning = ActiveLearning(tmp_path)
@@ -272,3 +272,17 @@ def test_a_read_only_state_folder_is_an_active_learning_error(outside_tmp_path):
 def test_wrong_arguments_are_params_errors(tmp_path, call):
     with pytest.raises(ParamsError):
         call(tmp_path)
+
+
+def test_a_runner_that_is_no_runner_is_refused_before_the_folder_is_made(tmp_path):
+    with pytest.raises(ParamsError) as error:
+        ActiveLearning(tmp_path / "state", runner="jobs")
+    assert error.value.field == "runner" and not (tmp_path / "state").exists()
+
+
+def test_the_largest_interval_is_written_and_read_back(tmp_path):
+    from alab_training.lifecycle.active_learning import MAX_COUNT
+
+    learning = ActiveLearning(tmp_path)
+    learning.set_policy("fevers", attrs.evolve(POLICY, every=MAX_COUNT))
+    assert learning.policy("fevers").every == MAX_COUNT

@@ -217,6 +217,7 @@ def test_selection_properties(specs_per_task, completion_filter, priority):
 
 @pytest.mark.parametrize("completion_filter", ["all_submitted", "reviewed_only"])
 def test_reviewed_only_is_a_subset(completion_filter):
-    tasks = build([[{"minute": 1, "state": "submitted", "review": r, "annotator": "alice"}] for r in (None, True, False)])
+    tasks = build([[{"minute": 1, "state": "submitted", "review": r, "annotator": "alice"}]
+                   for r in (None, True, False)])
     picked, _ = chosen(tasks, completion_filter=completion_filter)
     assert picked == ({1: 100} if completion_filter == "reviewed_only" else {0: 0, 1: 100})

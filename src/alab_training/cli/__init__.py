@@ -1,8 +1,9 @@
 """The ``alab-training`` command line: one module per group of commands, each adding its own sub-commands.
 
 Every failure is one line on stderr and a non-zero exit status, never a traceback: ``2`` for a usage error and
-for an error the library reports (:class:`~alab_training.errors.AlabTrainingError`), ``1`` for anything else (a
-bug: its traceback goes to the log at debug level), ``130`` when interrupted. Text that the terminal's encoding
+for an error the library reports (:class:`~alab_training.errors.AlabTrainingError`), ``1`` for an error the
+system reports (an ``OSError``) and for anything else (a bug: its traceback goes to the log at debug level),
+``130`` when interrupted. Text that the terminal's encoding
 cannot show (a lone surrogate in a title) is written escaped rather than failing the command.
 """
 
@@ -93,6 +94,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         _say(sys.stderr, "alab-training: interrupted")
         return 130
     except BrokenPipeError:  # the reader of our output went away (| head): nothing left to tell
+        return 1
+    except OSError as exc:  # the system refused (permissions, a full disk): not a bug, but no request of ours
+        where = f": {exc.filename}" if exc.filename else ""
+        _say(sys.stderr, f"alab-training: error: {exc.strerror or exc}{where}")
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug, but the command line still ends in one line
         _LOG.debug("unexpected error", exc_info=exc)

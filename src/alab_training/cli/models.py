@@ -7,6 +7,8 @@ history is never created by looking at it.
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from pathlib import Path
 from typing import TextIO
 
@@ -21,9 +23,17 @@ _STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 def _folder(value: str, option: str) -> Path:
     """The folder a reading command looks at, which must be there."""
     folder = Path(value)
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise ParamsError(f"{value} {what}", field=option, value=value)
+    try:
+        status = folder.stat()
+    except OSError as exc:  # also a folder this user may not enter, which is_dir() would raise for
+        what = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
+        raise ParamsError(f"{value} {what}", field=option, value=value) from exc
+    if not stat.S_ISDIR(status.st_mode):
+        raise ParamsError(f"{value} is not a folder", field=option, value=value)
+    try:
+        os.scandir(folder).close()
+    except OSError as exc:
+        raise ParamsError(f"{value} cannot be read ({exc.strerror or exc})", field=option, value=value) from exc
     return folder
 
 

@@ -64,7 +64,10 @@ def figure(value: Any, digits: int = 3) -> str:
     text, a list, ``null``), so that one odd card does not stop a listing."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return ""
-    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+    if not math.isfinite(value):
+        return str(value)
+    # a card from another tool may hold 1e308 where a share belongs: three digits, not three hundred
+    return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.{digits}g}"
 
 
 def score_table(metrics: dict[str, dict[str, Any]]) -> list[str]:

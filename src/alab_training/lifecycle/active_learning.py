@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from alab_training import safe_json
-from alab_training.arguments import expect, expect_bool, expect_number, expect_path, expect_text
+from alab_training.arguments import expect, expect_bool, expect_number, expect_path, expect_text, shown
 from alab_training.errors import ActiveLearningError, FileError, FileMissingError, ParamsError
 from alab_training.files import locked, read_bytes_bounded, write_atomically
 from alab_training.lifecycle.training import train
@@ -40,11 +40,14 @@ _NAME_CHARS = 80
 #: A policy or state file holds a few numbers: anything larger is not one.
 _MAX_STATE_BYTES = 1 << 20
 _SETTLED_BADLY = ("failed", "cancelled")
+#: The largest count a policy or state holds: beyond any project, and still exact in every JSON reader (a
+#: JavaScript dashboard's numbers are doubles), where a 5,000-digit one could not even be written back.
+MAX_COUNT = 2**53
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParamsError(f"expected a positive number of completions, got {type(value).__name__}",
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise ParamsError(f"expected a positive number of completions, at most {MAX_COUNT}, got {shown(value)}",
                           field=attribute.name, value=value)
 
 
@@ -130,6 +133,10 @@ class ActiveLearning:
                  output_dir: str | os.PathLike[str] = "models") -> None:
         self.state_dir = expect_path(state_dir, "state_dir")
         self.output_dir = expect_path(output_dir, "output_dir")
+        if runner is not None and not all(callable(getattr(runner, name, None))
+                                          for name in ("submit", "is_training", "get")):
+            raise ParamsError(f"expected a JobRunner (or None), got {type(runner).__name__}", field="runner",
+                              value=runner)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -313,7 +320,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:
-    return expect_number(data[key], key, integer=True, minimum=0)
+    return expect_number(data[key], key, integer=True, minimum=0, maximum=MAX_COUNT)
 
 
 @contextlib.contextmanager

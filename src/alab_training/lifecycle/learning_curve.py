@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from alab_training.arguments import expect, expect_callable, expect_path
+from alab_training.arguments import expect, expect_callable, expect_path, expect_session
 from alab_training.errors import MissingDependencyError, ParamsError
 from alab_training.files import write_atomically
 from alab_training.lifecycle.training import train
@@ -209,6 +209,7 @@ def learning_curve(
     expect(project, "project", Project, "a Project (load_project)")
     expect_path(output_dir, "output_dir", optional=True)
     expect_callable(on_event, "on_event", optional=True)
+    expect_session(spark)
     shares = _checked_fractions(fractions)
     if not params.test_tags and not params.validation_split:
         raise ParamsError("a learning curve scores every point on one evaluation side: set test_tags or "

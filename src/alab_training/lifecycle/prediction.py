@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from alab_training.arguments import expect, expect_path
+from alab_training.arguments import expect, expect_path, expect_session
 from alab_training.config import TRAINING_TYPES
 from alab_training.errors import ParamsError, PluginError
 from alab_training.model import Task, TrainedModel
@@ -36,6 +36,7 @@ def load_model(path: str | os.PathLike[str] | TrainedModel, spark: Any = None) -
     from alab_training.runtime import start_session
 
     folder = path.path if isinstance(path, TrainedModel) else expect_path(path, "path")
+    expect_session(spark)
     model, extra = read_model_card(folder)
     spark = spark if spark is not None else start_session()
     pipeline = PipelineModel.load(str(folder / extra.get("pipeline", "pipeline")))
@@ -81,6 +82,8 @@ def predict(models: LoadedModel | Sequence[LoadedModel],
         expect(models, "models", (list, tuple), "a LoadedModel (load_model) or a list of them"))
     for index, model in enumerate(loaded):
         expect(model, f"models[{index}]", LoadedModel, "a LoadedModel (load_model)")
+    if not loaded:  # else the engine would start only to predict nothing
+        raise ParamsError("expected at least one LoadedModel, got an empty list", field="models", value=models)
     if isinstance(tasks, str) or not isinstance(tasks, Iterable):
         raise ParamsError(f"expected a list of tasks, got {type(tasks).__name__}", field="tasks", value=tasks)
     items = _inputs(tasks)

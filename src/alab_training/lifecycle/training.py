@@ -20,7 +20,15 @@ from typing import Any
 
 import attrs
 
-from alab_training.arguments import expect, expect_bool, expect_callable, expect_names, expect_path, expect_text
+from alab_training.arguments import (
+    expect,
+    expect_bool,
+    expect_callable,
+    expect_names,
+    expect_path,
+    expect_session,
+    expect_text,
+)
 from alab_training.config import TRAINING_TYPES
 from alab_training.errors import ConfigError, DeployError, ModelCardError, ParamsError, PluginError, TrainingError
 from alab_training.files import write_atomically
@@ -225,6 +233,7 @@ def iter_training(
         DeployError: the models are trained and saved but deploying them was refused (the config is untouched).
     """
     _check_arguments(project, output_dir, versioning, trigger, deploy, known_models, on_event)
+    expect_session(spark)
     return _training(project, params_argument(params), spark, output_dir=output_dir, versioning=versioning,
                      trigger=trigger, deploy=deploy, known_models=known_models, on_event=on_event)
 

@@ -4,8 +4,8 @@ Runs on the work thread (:mod:`alab_training.serving.work`), never in a request.
 
 - ``START_TRAINING`` (the "Start training" button, or Label Studio's own "every N annotations") queues a manual
   training — unless one of the project is already queued (it will train on the newest annotations anyway).
-- annotation events go to :class:`~alab_training.lifecycle.active_learning.ActiveLearning`, which trains once every N new
-  submitted completions, exactly once across restarts.
+- annotation events go to :class:`~alab_training.lifecycle.active_learning.ActiveLearning`, which trains once every
+  N new submitted completions, exactly once across restarts.
 
 Neither queues a training on exactly the annotations, config and parameters of the project's last training
 while that one stands (queued, running or succeeded): Label Studio sends ``START_TRAINING`` again whenever an

@@ -160,7 +160,7 @@ class JobRunner:
 
     def is_training(self, project: str) -> bool:
         """Whether a training of this project is queued or running ("can I press Train Now?" — not if true)."""
-        return bool(self._store.jobs(project, _UNFINISHED))
+        return bool(self._store.jobs(expect_text(project, "project"), _UNFINISHED))
 
     def cancel(self, job_id: str) -> Job:
         """Stop a job and return it as it ends.
@@ -219,6 +219,7 @@ class JobRunner:
         Listeners run one after another on the runner's thread, in the order things happened; an exception in one
         is logged and ignored. Returns a function that unsubscribes the listener.
         """
+        expect(listener, "listener", Callable, "a function of (job, event)")
         with self._cond:
             self._listeners.append(listener)
 
@@ -241,6 +242,7 @@ class JobRunner:
         """
         if threading.current_thread() is self._thread:
             raise RunnerError("close() cannot be called from a listener: listeners run on the runner's thread")
+        wait, cancel = expect_bool(wait, "wait"), expect_bool(cancel, "cancel")
         try:
             with self._cond:
                 if self._stopping:
