@@ -157,6 +157,14 @@ def test_a_stray_quote_merges_no_rows_and_says_where(tmp_path, lines):
         load_project(path, config=CONFIG, strict=True)
 
 
+def test_fields_beyond_the_header_are_reported_not_dropped_silently(tmp_path):
+    path = write(tmp_path, "export.csv", "id,text\n1,first\n2,second,stray,more\n3,third\n")
+    project = load_project(path, config=CONFIG)
+    assert [(task.id, task.text) for task in project.tasks] == [(1, "first"), (2, "second"), (3, "third")]
+    assert [(w.code, w.path) for w in project.warnings] == [("ragged_row", "$[1]")]
+    assert "line 3" in project.warnings[0].message and "2 left out" in project.warnings[0].message
+
+
 def test_quoted_line_breaks_delimiters_and_quotes_are_still_read(tmp_path):
     rows = [["1", 'She said "no",\nthen left.'], ["2", "plain"], ["3", '"quoted", in full']]
     buffer = io.StringIO()

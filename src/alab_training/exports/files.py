@@ -153,6 +153,10 @@ def _delimited_rows(reader: ExportReader, text: str, delimiter: str) -> list[dic
     for record in found:
         row: dict[str, Any] = dict(zip(header.fields, record.fields))
         row.update((key, None) for key in header.fields[len(record.fields):])  # a short row, as csv reads it
+        if len(record.fields) > len(header.fields):  # nowhere to put them: dropped, but not silently
+            reader.warn(f"$[{len(rows)}]", "ragged_row",
+                        f"line {record.line}: {len(record.fields)} fields where the header has "
+                        f"{len(header.fields)}; the last {len(record.fields) - len(header.fields)} left out")
         if record.stray_quote:
             reader.warn(f"$[{len(rows)}]", "stray_quote",
                         f"line {record.line}: a quote opens a field but does not close it on that line; read as "

@@ -32,6 +32,7 @@ WARNING_CODES = {
     "duplicate_task_id": "two tasks share one id",
     "bad_prediction": "a prediction whose 'result' is not a list",
     "stray_quote": "a CSV/TSV line whose quote opens a field and does not close: read as that line alone",
+    "ragged_row": "a CSV/TSV row with more fields than the header: the fields beyond it are left out",
     "code_unit_offsets": "a span whose offsets count UTF-16 code units (Label Studio's browser): read so, and kept",
 }
 
