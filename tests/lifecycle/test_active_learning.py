@@ -286,3 +286,22 @@ def test_the_largest_interval_is_written_and_read_back(tmp_path):
     learning = ActiveLearning(tmp_path)
     learning.set_policy("fevers", attrs.evolve(POLICY, every=MAX_COUNT))
     assert learning.policy("fevers").every == MAX_COUNT
+
+
+def test_a_runner_that_refuses_the_job_leaves_the_completions_counting(tmp_path):
+    class Refusing:
+        def submit(self, *args, **kwargs):
+            raise ParamsError("cannot store it", field="project", value=None)
+
+        def is_training(self, project):
+            return False
+
+        def get(self, job_id):
+            raise AssertionError("no job was ever submitted")
+
+    learning = ActiveLearning(tmp_path, runner=Refusing())
+    learning.set_policy("fevers", POLICY)
+    before = learning.state("fevers")
+    with pytest.raises(ParamsError):
+        learning.update(project_with(4))
+    assert learning.state("fevers") == before and learning.check(project_with(4)).due

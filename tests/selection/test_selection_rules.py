@@ -221,3 +221,10 @@ def test_reviewed_only_is_a_subset(completion_filter):
                    for r in (None, True, False)])
     picked, _ = chosen(tasks, completion_filter=completion_filter)
     assert picked == ({1: 100} if completion_filter == "reviewed_only" else {0: 0, 1: 100})
+
+
+def test_an_id_with_a_lone_surrogate_still_gets_a_side():
+    from alab_training.selection.split import split_point
+
+    assert 0 <= split_point("\ud800", 42) < 1 and split_point("\ud800", 42) != split_point("\ud801", 42)
+    assert split_point(7, 42) == split_point("7", 42)

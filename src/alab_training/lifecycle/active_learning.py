@@ -206,14 +206,18 @@ class ActiveLearning:
                 _LOG.debug("active learning for %s: not due (%s)", project.name, decision.reason)
                 return None
             # Counted before training starts, so a second call (or a restart mid-training) cannot trigger again.
-            state = attrs.evolve(state, previous=state.counted, counted=decision.submitted, job_id=None,
-                                 triggered_at=datetime.now(timezone.utc), trainings=state.trainings + 1)
+            before, state = state, attrs.evolve(state, previous=state.counted, counted=decision.submitted, job_id=None,
+                                             triggered_at=datetime.now(timezone.utc), trainings=state.trainings + 1)
             self._save(state)
             _LOG.info("active learning for %s: %d new submitted completions (every %d): training", project.name,
                       decision.new, policy.every)
             if self.runner is not None:
-                job = self.runner.submit(project, policy.params, deploy=policy.deploy,
-                                         versioning=policy.versioning, trigger="active_learning")
+                try:
+                    job = self.runner.submit(project, policy.params, deploy=policy.deploy,
+                                             versioning=policy.versioning, trigger="active_learning")
+                except BaseException:  # no job, so the completions must count towards the next trigger
+                    self._save(before)
+                    raise
                 self._save(attrs.evolve(state, job_id=job.id))
                 return job
         try:

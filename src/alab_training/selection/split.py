@@ -14,7 +14,8 @@ __all__ = ["in_validation_split", "split_point"]
 
 def split_point(task_id: int | str, seed: int) -> float:
     """A uniform number in [0, 1) fixed by ``(seed, task_id)``; ids ``7`` and ``"7"`` land alike."""
-    digest = hashlib.blake2b(f"{seed}\x1f{task_id}".encode(), digest_size=8).digest()
+    # surrogatepass: a JSON export may hold a lone surrogate ("\ud800") in an id, which plain UTF-8 refuses
+    digest = hashlib.blake2b(f"{seed}\x1f{task_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
 
 

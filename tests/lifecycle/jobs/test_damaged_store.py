@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alab_training import ParamsError
@@ -167,3 +168,15 @@ def test_a_history_damaged_under_a_running_runner_is_logged_once_and_close_works
     assert not runner._thread.is_alive()
     (root / "jobs.sqlite").unlink()
     JobRunner(root).close()  # its lock on the folder was let go: a new runner takes it
+
+
+def test_a_lone_surrogate_is_refused_before_the_history_and_found_nowhere(tmp_path):
+    for field in ("project", "trigger"):
+        with pytest.raises(ParamsError) as error:
+            attrs.evolve(job("odd"), **{field: "fever\udcff"})
+        assert error.value.field == field
+    store = JobStore(tmp_path / "jobs.sqlite")
+    store.add(job("good"))
+    assert store.jobs(project="fever\udcff") == []
+    with pytest.raises(JobNotFoundError):
+        store.get("good\ud800")

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from alab_training.errors import ParamsError
 from alab_training.model import TrainingResult
 
 __all__ = ["Job", "JobProgress", "JobStatus", "JobStatusChanged"]
@@ -56,6 +57,15 @@ class JobProgress:
     models: tuple[str, ...] = ()
 
 
+def _storable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """The history (SQLite) and the log hold UTF-8: a lone surrogate in a name could be stored in neither."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParamsError(f"{value!r} holds a lone surrogate ({exc.object[exc.start]!r}), which the job history "
+                          "cannot store", field=attribute.name, value=value) from exc
+
+
 @attrs.frozen
 class Job:
     """One training request and what became of it.
@@ -79,7 +89,7 @@ class Job:
     """
 
     id: str
-    project: str
+    project: str = attrs.field(validator=_storable)
     params: dict[str, Any]
     status: JobStatus
     created_at: datetime
@@ -92,7 +102,7 @@ class Job:
     error: str | None = None
     deploy: bool = False
     versioning: bool = False
-    trigger: str = "manual"
+    trigger: str = attrs.field(default="manual", validator=_storable)
     pid: int | None = None
 
     @property

@@ -146,7 +146,8 @@ def now() -> datetime:
 
 def append_log(job: Job, text: str) -> None:
     """Append ``text`` to the job's log, each line stamped with the time."""
-    with open(job.log_path, "a", encoding="utf-8") as log:
+    # backslashreplace: an error's text may quote task text, lone surrogates and all; the log must still be written
+    with open(job.log_path, "a", encoding="utf-8", errors="backslashreplace") as log:
         log.write(stamped(text))
 
 

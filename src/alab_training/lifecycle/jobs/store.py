@@ -112,6 +112,16 @@ def _job(job_id: str, project: str, status: str, text: str) -> Job:
     )
 
 
+def _storable(text: str) -> bool:
+    """Whether SQLite can take ``text``: one with a lone surrogate is refused by :class:`Job`, so none is stored,
+    and looking one up must find nothing rather than fail to encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _trouble(exc: sqlite3.Error) -> str:
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
@@ -202,6 +212,8 @@ class JobStore:
             JobStoreError: its record cannot be read (``job_id`` says which).
         """
         expect(job_id, "job_id", str, "a job id")
+        if not _storable(job_id):
+            raise JobNotFoundError("no such job", job_id=job_id)
         with self._transaction() as db:
             row = db.execute("SELECT id, project, status, data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
@@ -216,6 +228,8 @@ class JobStore:
         """
         where, values = [], []
         if expect(project, "project", str, "a project name", optional=True) is not None:
+            if not _storable(project):
+                return []
             where.append("project = ?")
             values.append(project)
         wanted = statuses(status)
