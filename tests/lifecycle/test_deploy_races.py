@@ -136,7 +136,8 @@ def test_a_lock_held_too_long_is_a_config_error_not_a_hang(tmp_path, monkeypatch
     assert path.read_text() == CONFIG
 
 
-def test_a_deploy_killed_at_any_moment_leaves_the_old_or_the_new_file_and_the_next_cleans_up(tmp_path):
+@pytest.mark.parametrize("call", ["fsync", "replace"])
+def test_a_deploy_killed_at_any_moment_leaves_the_old_or_the_new_file_and_the_next_cleans_up(tmp_path, call):
     path = tmp_path / "config.xml"
     path.write_text(CONFIG)
     script = f"""
@@ -144,12 +145,12 @@ import os, sys
 from pathlib import Path
 from alab_training.lifecycle.deploy import deploy
 from alab_training.model import TrainedModel
-real = os.fsync
-def fsync(fd):
+real = os.{call}
+def paused(*args):
     print("writing", flush=True)
-    sys.stdin.readline()  # killed here, its temporary file written
-    real(fd)
-os.fsync = fsync
+    sys.stdin.readline()  # killed here: flushing its file (no name yet), or about to rename it
+    real(*args)
+os.{call} = paused
 deploy({str(path)!r}, TrainedModel(name="ner_a", kind="ner", path=Path("."), labels=("A",)))
 """
     child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -157,7 +158,8 @@ deploy({str(path)!r}, TrainedModel(name="ner_a", kind="ner", path=Path("."), lab
     child.send_signal(signal.SIGKILL)
     child.wait(10)
     assert path.read_text() == CONFIG
-    assert [p.name for p in tmp_path.glob(".config.xml.*.tmp")]  # what the killed writer left
+    left = [p.name for p in tmp_path.glob(".config.xml.*.tmp")]
+    assert len(left) == (call == "replace")  # a file gets its name only for the rename
     with locked(path):  # any later holder of the lock sweeps it away, here a host
         pass
     assert list(tmp_path.glob(".config.xml.*.tmp")) == []

@@ -21,12 +21,14 @@ Writing (:func:`write_atomically`)
     - anything but a regular file (a folder, a FIFO, a device): renaming over ``/dev/null`` as root would
       replace the device.
 
-    Temporary files are named ``.<name>.<pid>.<random>.tmp`` and ``flock``-ed by their writer while it runs.
-    A writer killed before the rename leaves its temporary file behind; the next write beside it (or the next
-    :func:`locked` of the file) removes every such file whose lock is free. The lock, not the pid, tells a dead
-    writer from a live one, so this is also right across pid namespaces (containers sharing a volume) and after
-    pids are reused; only the files named with this process's own pid are never removed (they belong to its
-    live threads).
+    The temporary file is created without a name (``O_TMPFILE``) and ``flock``-ed before it gets one, so a
+    writer killed while it writes and flushes leaves nothing behind. It is named ``.<name>.<pid>.<random>.tmp``
+    only just before the rename (from the start where the file system has no unnamed files, or there is no
+    ``/proc`` to name one through). A writer killed while its file has that name leaves it behind; the next
+    write beside it (or the next :func:`locked` of the file) removes every such file whose lock is free. The
+    lock, not the pid, tells a dead writer from a live one, so this is also right across pid namespaces
+    (containers sharing a volume) and after pids are reused; only the files named with this process's own pid
+    are never removed (they belong to its live threads).
 
 Locking (:func:`locked`)
     Atomic rewrites alone do not stop two processes that each read, change and write one file from losing one

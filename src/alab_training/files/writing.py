@@ -155,6 +155,65 @@ def _keep_attributes(fd: int, target: Path, status: os.stat_result) -> None:
     os.fchmod(fd, stat.S_IMODE(status.st_mode))
 
 
+def _fill(fd: int, raw: bytes, target: Path, status: os.stat_result | None) -> None:
+    """Write ``raw`` to the temporary file, give it the target's attributes and flush it to disk."""
+    view, offset = memoryview(raw), 0
+    while offset < len(view):
+        offset += os.write(fd, view[offset:])
+    if status is not None:
+        _keep_attributes(fd, target, status)
+    os.fsync(fd)
+
+
+def _link_unnamed(fd: int, target: Path) -> Path | None:
+    """A name beside ``target`` for the unnamed file ``fd``; ``None`` where it cannot get one (no ``/proc``)."""
+    while True:
+        temporary = sibling(target, f".{os.getpid()}.{secrets.token_hex(16)}.tmp", _TEMPORARY_SUFFIX_MAX)
+        try:
+            os.link(f"/proc/self/fd/{fd}", temporary, follow_symlinks=True)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None  # the named way then meets (and reports) whatever the trouble is
+        return temporary
+
+
+def _write_unnamed(target: Path, raw: bytes, status: os.stat_result | None) -> bool:
+    """Write through an unnamed file (``O_TMPFILE``) that gets its name only to be renamed over the target.
+
+    A writer killed while it writes and flushes, which is nearly all of its time, then leaves nothing behind
+    (the kernel drops a file without a name); only a kill in the microseconds between naming and renaming
+    leaves a temporary file, for the next write to sweep. ``False``, with nothing written, where the file
+    system or the system has no unnamed files.
+    """
+    if not hasattr(os, "O_TMPFILE"):
+        return False
+    try:
+        fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+    except OSError:
+        return False
+    try:
+        # Locked before it has a name, so that a sweeper never takes it for the file of a writer that died.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _fill(fd, raw, target, status)
+        temporary = _link_unnamed(fd, target)
+        if temporary is None:
+            return False
+        try:
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except FileError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, "cannot write the file (it is unchanged)", target) from exc
+    finally:
+        os.close(fd)
+    return True
+
+
 def _sync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable; file systems that cannot sync a folder are left as they are."""
     try:
@@ -200,18 +259,16 @@ def write_atomically(path: str | bytes | os.PathLike[Any], data: bytes | str) ->
     target = resolve(as_path(path))
     status = _replaceable(target)
     sweep_temporaries(target)
+    if _write_unnamed(target, raw, status):
+        _sync_folder(target.parent)
+        return target
     try:
         fd, temporary = _create_temporary(target)
     except OSError as exc:
         raise os_error(exc, "cannot write the file (it is unchanged)", target) from exc
     try:
         try:
-            view, offset = memoryview(raw), 0
-            while offset < len(view):
-                offset += os.write(fd, view[offset:])
-            if status is not None:
-                _keep_attributes(fd, target, status)
-            os.fsync(fd)
+            _fill(fd, raw, target, status)
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(OSError):
