@@ -66,8 +66,9 @@ def figure(value: Any, digits: int = 3) -> str:
         return ""
     if not math.isfinite(value):
         return str(value)
-    # a card from another tool may hold 1e308 where a share belongs: three digits, not three hundred
-    return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.{digits}g}"
+    # a card from another tool may hold 1e308 where a share belongs: a few digits, not three hundred (no real
+    # count, such as a support of entities, comes near the bound)
+    return f"{value:.{digits}f}" if abs(value) < 1e15 else f"{value:.{max(digits, 1)}g}"
 
 
 def score_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
