@@ -232,3 +232,11 @@ def test_a_params_dict_with_any_keys_is_read_or_a_params_error(data):
         params_from_dict(data)
     except ParamsError:
         pass
+
+
+@pytest.mark.parametrize("options", [{"grace": 10**5000}, {"grace": float("inf")}, {"memory_per_job": "9" * 5000 + "g"},
+                                     {"memory_per_job": "0g"}, {"memory_per_job": "99999999999999999t"}])
+def test_a_runner_refuses_sizes_and_waits_no_machine_has(tmp_path, options):
+    with pytest.raises(ParamsError) as error:
+        JobRunner(tmp_path, **options)
+    assert error.value.field == next(iter(options)) and len(str(error.value)) < 200

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from alab_training import safe_json
+from alab_training.arguments import shown
 from alab_training.errors import ParamsError, RunnerError
 from alab_training.files import write_atomically
 from alab_training.lifecycle.jobs.codec import event_from_json
@@ -54,16 +55,17 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 _TAIL_LINES = 20
 _GIB = 2**30
-#: Matched in full, and with ASCII digits only: the JVM takes neither "4g\n" nor "４g".
-_SIZE = re.compile(r"([0-9]+)([kmgt])", re.IGNORECASE)
+#: Matched in full, and with ASCII digits only: the JVM takes neither "4g\n" nor "４g"; nor 0, nor more digits
+#: than a 64-bit size holds (a 5,000-digit one would not even convert).
+_SIZE = re.compile(r"0*([1-9][0-9]{0,15})([kmgt])", re.IGNORECASE)
 _UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def size_bytes(size: str) -> int:
     """A JVM memory size (``4g``, ``3072m``) in bytes."""
     match = _SIZE.fullmatch(size) if isinstance(size, str) else None
-    if match is None:
-        raise ParamsError(f"expected a JVM memory size such as '4g' or '3072m', got {size!r}",
+    if match is None or int(match.group(1)) * _UNITS[match.group(2).lower()] >= 2**63:
+        raise ParamsError(f"expected a JVM memory size such as '4g' or '3072m', got {shown(size)}",
                           field="memory_per_job", value=size)
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
 

@@ -50,7 +50,7 @@ __all__ = ["JobRunner", "Listener", "default_max_concurrent", "default_memory_pe
 _LOG = logging.getLogger(__name__)
 #: Seconds between two looks at the running processes and the queue.
 _POLL = 0.2
-_UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+_UNFINISHED, _MAX_GRACE = (JobStatus.QUEUED, JobStatus.RUNNING), 86400.0  # a day: far more than any JVM takes
 
 Listener = Callable[[Job, "TrainingEvent | JobStatusChanged"], None]
 
@@ -91,7 +91,7 @@ class JobRunner:
         if max_concurrent is None:
             max_concurrent = default_max_concurrent(self.memory_per_job)
         self.max_concurrent = expect_number(max_concurrent, "max_concurrent", integer=True, minimum=1)
-        if not expect_number(grace, "grace") > 0:
+        if not expect_number(grace, "grace", maximum=_MAX_GRACE) > 0:
             raise ParamsError(f"expected a number of seconds above 0, got {grace!r}", field="grace", value=grace)
         self.plugins = tuple(expect_names(plugins, "plugins"))
         self.grace = float(grace)
