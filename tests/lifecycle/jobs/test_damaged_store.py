@@ -99,7 +99,8 @@ time.sleep(60)
 
 @pytest.mark.parametrize("data, status", [("{not json", None), ("[1, 2]", None), ("{}", None),
                                           (json.dumps({"params": []}), None), (None, "bogus"),
-                                          ("[" * 100_000 + "]" * 100_000, None)])
+                                          ("[" * 100_000 + "]" * 100_000, None), ("pid", 0), ("pid", 1),
+                                          ("pid", -5), ("pid", 10**30)])
 def test_one_broken_record_is_left_out_and_reported_once(tmp_path, caplog, data, status):
     path = tmp_path / "jobs.sqlite"
     store = JobStore(path)
@@ -108,6 +109,8 @@ def test_one_broken_record_is_left_out_and_reported_once(tmp_path, caplog, data,
     good = json.loads(sqlite3.connect(path).execute("SELECT data FROM jobs WHERE id = 'b'").fetchone()[0])
     if data == "{}":
         data = json.dumps({key: value for key, value in good.items() if key != "created_at"})
+    if data == "pid":  # 0 is the reader's own process group, 1 init's: no job's
+        data, status = json.dumps({**good, "pid": status}), None
     break_record(path, "b", data, status)
     with caplog.at_level(logging.WARNING, logger="alab_training.lifecycle.jobs.store"):
         for _ in range(3):
@@ -180,3 +183,29 @@ def test_a_lone_surrogate_is_refused_before_the_history_and_found_nowhere(tmp_pa
     assert store.jobs(project="fever\udcff") == []
     with pytest.raises(JobNotFoundError):
         store.get("good\ud800")
+
+
+def test_a_running_record_whose_folder_is_gone_is_settled_without_stopping_the_runner(tmp_path, gates, caplog):
+    root = tmp_path / "runner"
+    JobRunner(root, plugins=PLUGINS).close(wait=False)
+    store = JobStore(root / "jobs.sqlite")
+    store.add(attrs.evolve(job("lost", status=JobStatus.RUNNING), folder=tmp_path / "gone" / "lost"))
+    with caplog.at_level(logging.WARNING):
+        runner = JobRunner(root, plugins=PLUGINS)
+        try:
+            assert runner.get("lost").status is JobStatus.FAILED
+        finally:
+            runner.close()
+    assert any("cannot write to the log of job lost" in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_damaged_pid_never_signals_the_host_or_init(monkeypatch):
+    from alab_training.lifecycle.jobs import processes
+
+    sent = []
+    monkeypatch.setattr(processes.os, "killpg", lambda pid, signum: sent.append(pid))
+    for pid in (None, 0, 1, -1, 10**30, "12"):
+        processes.signal_group(pid, processes.signal.SIGKILL)
+    processes.signal_group(4242, processes.signal.SIGTERM)
+    assert sent == [4242]

@@ -12,7 +12,10 @@ import attrs
 from alab_training.errors import ParamsError
 from alab_training.model import TrainingResult
 
-__all__ = ["Job", "JobProgress", "JobStatus", "JobStatusChanged"]
+__all__ = ["MAX_PID", "Job", "JobProgress", "JobStatus", "JobStatusChanged"]
+
+#: One more than Linux's largest possible process id (``pid_max`` is at most 2**22).
+MAX_PID = 2**22 + 1
 
 
 class JobStatus(str, enum.Enum):

@@ -8,6 +8,7 @@ folder's ``lock`` for as long as it lives and appends its events to ``events.jso
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -29,7 +30,7 @@ from alab_training.arguments import shown
 from alab_training.errors import ParamsError, RunnerError
 from alab_training.files import write_atomically
 from alab_training.lifecycle.jobs.codec import event_from_json
-from alab_training.lifecycle.jobs.job import Job, JobProgress
+from alab_training.lifecycle.jobs.job import MAX_PID, Job, JobProgress
 from alab_training.lifecycle.jobs.worker import stamped
 from alab_training.model import EpochFinished, Evaluated, Project, TrainingEvent, TrainingFinished, TrainingStarted
 from alab_training.runtime.session import default_driver_memory, total_memory_bytes
@@ -147,10 +148,23 @@ def now() -> datetime:
 
 
 def append_log(job: Job, text: str) -> None:
-    """Append ``text`` to the job's log, each line stamped with the time."""
-    # backslashreplace: an error's text may quote task text, lone surrogates and all; the log must still be written
-    with open(job.log_path, "a", encoding="utf-8", errors="backslashreplace") as log:
-        log.write(stamped(text))
+    """Append ``text`` to the job's log, each line stamped with the time; best effort, never raises.
+
+    The job's state is in the history; a log that cannot be written (its folder gone, a full disk, a record whose
+    folder was edited by hand) must not stop the runner from recording it.
+    """
+    try:
+        # backslashreplace: an error may quote task text, lone surrogates and all; the log must still be written
+        with open(job.log_path, "a", encoding="utf-8", errors="backslashreplace") as log:
+            log.write(stamped(text))
+    except OSError as exc:
+        _LOG.warning("cannot write to the log of job %s (%s): %s", job.id, job.log_path, exc.strerror or exc)
+
+
+def drop_project_copy(job: Job) -> None:
+    """Remove the job's copy of its project once it has ended; best effort, as :func:`append_log`."""
+    with contextlib.suppress(OSError):
+        (job.folder / "project.pickle").unlink(missing_ok=True)
 
 
 def worker_alive(job: Job) -> bool:
@@ -160,14 +174,15 @@ def worker_alive(job: Job) -> bool:
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
-    except FileNotFoundError:
+    except OSError:  # no lock file (or none that can be one): no process holds it
         return False
     return False
 
 
 def signal_group(pid: int | None, signum: signal.Signals) -> None:
     """Signal the training process and everything it started (the JVM) at once."""
-    if pid is None:
+    # 0 would be our own group, 1 init's, a negative one no group: only a damaged record holds such a pid
+    if pid is None or not isinstance(pid, int) or not 1 < pid < MAX_PID:
         return
     try:
         os.killpg(pid, signum)

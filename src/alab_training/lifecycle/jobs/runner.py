@@ -31,6 +31,7 @@ from alab_training.lifecycle.jobs.processes import (
     append_log,
     default_max_concurrent,
     default_memory_per_job,
+    drop_project_copy,
     failure_text,
     follow,
     now,
@@ -364,8 +365,7 @@ class JobRunner:
             self._settle(run.job, JobStatus.SUCCEEDED, result=result_from_json(outcome["result"]))
             return
         for folder in run.scratch:
-            # Only what the training itself created: a dot-folder directly in the models folder.
-            if folder.parent == run.job.output_dir and folder.name.startswith("."):
+            if folder.parent == run.job.output_dir and folder.name.startswith("."):  # what the training created
                 shutil.rmtree(folder, ignore_errors=True)
         if run.cancel_requested is not None:
             self._settle(run.job, JobStatus.CANCELLED)
@@ -383,7 +383,7 @@ class JobRunner:
         settled = attrs.evolve(job, status=status, finished_at=now(), result=result, error=error)
         self._store.put(settled)
         append_log(settled, status.value + (f": {error}" if error else ""))
-        (job.folder / "project.pickle").unlink(missing_ok=True)
+        drop_project_copy(job)
         self._notices.append((settled, JobStatusChanged(status, job.status)))
         return settled
 

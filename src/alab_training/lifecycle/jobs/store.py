@@ -23,11 +23,11 @@ from typing import Any
 import attrs
 
 from alab_training import safe_json
-from alab_training.arguments import expect, expect_bool, expect_path, shown
+from alab_training.arguments import expect, expect_bool, expect_number, expect_path, shown
 from alab_training.errors import AlabTrainingError, FileError, JobError, JobNotFoundError, JobStoreError, ParamsError
 from alab_training.files import regular_file_status
 from alab_training.lifecycle.jobs.codec import result_from_json, result_to_json
-from alab_training.lifecycle.jobs.job import Job, JobProgress, JobStatus
+from alab_training.lifecycle.jobs.job import MAX_PID, Job, JobProgress, JobStatus
 
 __all__ = ["BUSY_SECONDS", "JobStore", "statuses"]
 
@@ -108,7 +108,7 @@ def _job(job_id: str, project: str, status: str, text: str) -> Job:
         error=expect(data["error"], "error", str, "a message", optional=True),
         deploy=expect_bool(data["deploy"], "deploy"), versioning=expect_bool(data["versioning"], "versioning"),
         trigger=expect(data["trigger"], "trigger", str, "a trigger name"),
-        pid=expect(data["pid"], "pid", int, "a process id", optional=True),
+        pid=expect_number(data["pid"], "pid", integer=True, minimum=2, maximum=MAX_PID - 1, optional=True),
     )
 
 
