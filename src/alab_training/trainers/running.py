@@ -126,7 +126,7 @@ class TrainerRun:
             shutil.rmtree(self.work / name, ignore_errors=True)
         model = TrainedModel(name=self.request.model_name, kind=kind, path=self.out, metrics=metrics,
                              labels=tuple(labels), params=params_to_dict(self.params), log_path=self.log.path,
-                             embeddings=self.source.name if self.source else None, trigger=self.request.trigger,
+                             embeddings=self.source.family if self.source else None, trigger=self.request.trigger,
                              project=self.request.project.name)
         write_model_card(model, extra={"pipeline": "pipeline", **extra, "seconds": round(elapsed, 1)})
         yield TrainingFinished(model)

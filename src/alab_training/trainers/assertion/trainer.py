@@ -30,8 +30,10 @@ from alab_training.trainers.assertion.data import Example, assertion_examples
 from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest
 from alab_training.trainers.running import TrainerRun, check_selection, selection_lines
 
-__all__ = ["AssertionTrainer"]
+__all__ = ["DEFAULT_EMBEDDINGS", "AssertionTrainer"]
 
+#: The embeddings an assertion training uses when ``params.embeddings`` is unset, by language.
+DEFAULT_EMBEDDINGS = {"en": "glove_6b_50d"}
 #: ``maxIter`` of the logistic regression when ``epochs`` is not given.
 DEFAULT_MAX_ITER = 200
 #: L2 regularisation of the logistic regression.
@@ -69,7 +71,8 @@ class AssertionTrainer(Trainer):
             raise ParamsError(f"assertion status needs at least two classes on the training side, found only "
                               f"{only!r} ({classes[only]} span(s)){hint}", field="unannotated_label",
                               value=request.params.unannotated_label)
-        source = request.embeddings.resolve(request.params.embeddings, request.params.language)
+        source = request.embeddings.resolve(request.params.embeddings, request.params.language, DEFAULT_EMBEDDINGS)
+        source.require_level(("word", "token"), self.training_type)
         yield from _AssertionRun(request, source, examples, report).events()
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:

@@ -28,7 +28,10 @@ from alab_training.trainers.ner.transfer import BaseModel, check_ids, embeddings
 from alab_training.trainers.running import TrainerRun, epoch_loss, selection_lines
 from alab_training.trainers.text import check_ner_trainable, offset_mapper, write_conll_data
 
-__all__ = ["DEFAULTS", "NerTrainer"]
+__all__ = ["DEFAULTS", "DEFAULT_EMBEDDINGS", "NerTrainer"]
+
+#: The embeddings an NER training uses when ``params.embeddings`` is unset, by language.
+DEFAULT_EMBEDDINGS = {"en": "glove_6b_50d"}
 
 #: What unset parameters become (see the module docstring for why these and not NerDL's own).
 DEFAULTS = {"epochs": 12, "learning_rate": 0.003, "batch_size": 16}
@@ -75,7 +78,8 @@ class NerTrainer(Trainer):
             check_graph_builder("starting from a base model", field="base_model")
             source = embeddings_for(base, params, request.embeddings)
         else:
-            source = request.embeddings.resolve(params.embeddings, params.language)
+            source = request.embeddings.resolve(params.embeddings, params.language, DEFAULT_EMBEDDINGS)
+        source.require_level(("word", "token"), self.training_type)
         labels = sorted({label for _, completion in request.selection.train
                          for span in completion.spans for label in span.labels if label in config.ner_labels})
         chars = len({char for task, _ in request.selection.train for char in task.text if not char.isspace()})

@@ -93,7 +93,8 @@ def resolve_base_model(spec: str, models_root: Path) -> BaseModel:
                           field="base_model", value=spec)
     stages = folder / extra.get("pipeline", "pipeline") / "stages"
     ner_stages = sorted(stages.glob("*_NerDLModel_*"))
-    embeddings_stages = sorted(stages.glob("*_WORD_EMBEDDINGS_MODEL_*"))
+    embeddings_stages = sorted(path for pattern in ("*_WORD_EMBEDDINGS_MODEL_*", "*_BERT_EMBEDDINGS_*")
+                               for path in stages.glob(pattern))
     if len(ner_stages) != 1 or not (ner_stages[0] / "tensorflow").is_file():
         raise ParamsError(f"{folder} has no NerDL stage with saved weights in {stages} (found "
                           f"{[p.name for p in ner_stages] or 'none'}): it cannot be fine-tuned",
