@@ -74,7 +74,7 @@ def tracked(spark, tmp_path_factory):
     """ClassifierDL on real SMS spam, 4 epochs, tracked into a file store."""
     mlruns = tmp_path_factory.mktemp("mlflow") / "mlruns"
     params = TrainingParams(training_type="classification", test_tags=("test",), epochs=4, learning_rate=0.005,
-                            batch_size=16, embeddings=str(GLOVE))
+                            batch_size=16, embeddings=str(GLOVE), options={"classification": {"head": "classifierdl"}})
     with pytest.MonkeyPatch.context() as patch:
         # Module fixtures run before the autouse one that keeps entry points out of the process-wide manager.
         patch.setenv("ALAB_TRAINING_LOAD_PLUGINS", "")

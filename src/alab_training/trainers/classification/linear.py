@@ -3,7 +3,8 @@
 A single-choice ``<Choices>`` trains one multinomial regression over its classes; a multiple-choice one trains a
 binary regression per label and predicts every label whose probability reaches the decision threshold:
 ``params.threshold``, else the one of :data:`THRESHOLDS` with the best micro F1 on a seeded tenth of the training
-side held out of a first fit (the final models are then fitted on the whole training side). The regularisation is
+side the regressions were not fitted on (they are fitted on the other nine tenths: a second fit on everything
+would double a cost that grows with every label, for a tenth more data). The regularisation is
 ``1 / (C · n)`` for ``n`` training texts — scikit-learn's ``C`` in Spark's terms — with :data:`SINGLE_LABEL_C` and
 :data:`MULTI_LABEL_C` as measured on SMS spam, TREC-6 and GoEmotions (``docs/embeddings.md``). ``epochs`` sets
 the solver's iterations (default :data:`MAX_ITER`).
@@ -22,8 +23,8 @@ __all__ = ["MAX_ITER", "MULTI_LABEL_C", "SINGLE_LABEL_C", "THRESHOLDS", "fit", "
 
 #: scikit-learn's ``C`` (inverse regularisation per example) of the single- and the multi-label regressions.
 SINGLE_LABEL_C, MULTI_LABEL_C = 10.0, 0.5
-#: Solver iterations when ``params.epochs`` is unset.
-MAX_ITER = 300
+#: Solver iterations when ``params.epochs`` is unset, and the relative change of the loss that ends it sooner.
+MAX_ITER, TOLERANCE = 300, 1e-5
 #: Features varying less than this on the training side are dropped (see :func:`_selector`).
 MIN_VARIANCE = 1e-12
 #: Multi-label decision thresholds tried when ``params.threshold`` is unset.
@@ -41,7 +42,7 @@ def _regression(params: TrainingParams, c: float, rows: int, label: str, suffix:
     # weigh a rare n-gram as much as a frequent one and lets the regression learn the rare ones by heart.
     return LogisticRegression(featuresCol="selected", labelCol=label, regParam=1.0 / (c * max(rows, 1)),
                               elasticNetParam=0.0, standardization=False, maxIter=params.epochs or MAX_ITER,
-                              tol=1e-6, family="binomial" if suffix else "multinomial",
+                              tol=TOLERANCE, family="binomial" if suffix else "multinomial",
                               probabilityCol=f"probability{suffix}", rawPredictionCol=f"raw{suffix}",
                               predictionCol=f"prediction{suffix}")
 
@@ -71,16 +72,16 @@ def _scores(row: Any, classes: list[str], multi_label: bool) -> list[float]:
     return [float(value) for value in row["probability"]]
 
 
-def _tuned_threshold(frame: Any, classes: list[str], params: TrainingParams) -> tuple[float, str]:
+def _held_out(frame: Any, seed: int) -> Any:
+    """Whether a row is in the seeded tenth held out for the threshold (by task id, apart from the test split)."""
     from pyspark.sql import functions
     from pyspark.sql.types import BooleanType
 
-    held_out = functions.udf(lambda task: split_point(f"{_SALT}\x1f{task}", params.seed) < TUNING_SHARE,
-                             BooleanType())(functions.col("task"))
-    fit_side, tune_side = frame.filter(~held_out), frame.filter(held_out)
-    if not tune_side.limit(1).count():
-        return 0.5, "the training side is too small to hold a tenth out: 0.5"
-    models = _binary_models(fit_side, classes, params)
+    return functions.udf(lambda task: split_point(f"{_SALT}\x1f{task}", seed) < TUNING_SHARE,
+                         BooleanType())(functions.col("task"))
+
+
+def _tuned_threshold(models: list[Any], tune_side: Any, classes: list[str]) -> tuple[float, str]:
     scored = tune_side
     for model in models:
         scored = model.transform(scored)
@@ -129,16 +130,21 @@ def fit(train: Any, classes: list[str], multi_label: bool,
         yield "stages", ([selector, model, IndexToString(inputCol="prediction", outputCol="category",
                                                          labels=classes)], {})
         return
-    targets = _with_targets(selected, classes).persist()
+    targets = _with_targets(selected, classes)
+    held_out = _held_out(targets, params.seed)
+    tune_side = targets.filter(held_out) if params.threshold is None else targets.limit(0)
+    fit_side = (targets.filter(~held_out) if tune_side.limit(1).count() else targets).persist()
     try:
-        if params.threshold is not None:
-            threshold, how = params.threshold, "from the parameters"
-        else:
-            threshold, how = _tuned_threshold(targets, classes, params)
-        yield "log", f"decision threshold {threshold:.3f} ({how})"
-        models = _binary_models(targets, classes, params)
+        models = _binary_models(fit_side, classes, params)
     finally:
-        targets.unpersist()
+        fit_side.unpersist()
+    if params.threshold is not None:
+        threshold, how = params.threshold, "from the parameters"
+    elif models and tune_side.limit(1).count():
+        threshold, how = _tuned_threshold(models, tune_side, classes)
+    else:
+        threshold, how = 0.5, "the training side is too small to hold a tenth out: 0.5"
+    yield "log", f"decision threshold {threshold:.3f} ({how})"
     yield "log", f"logistic regressions: one per label ({len(classes)}), C {MULTI_LABEL_C:g}"
     yield "stages", ([selector, *models], {"threshold": threshold})
 

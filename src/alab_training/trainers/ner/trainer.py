@@ -14,6 +14,7 @@ With ``base_model`` the training starts from that NER model's weights, on its em
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,23 +47,27 @@ class NerTrainer(Trainer):
     training_type = "ner"
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
-        """Entity spans per text, as export ``labels`` items with code-point offsets and confidences."""
-        frame = spark.createDataFrame([(i, item.text) for i, item in enumerate(items)], "row int, text string")
-        chunks = {row["row"]: row["ner_chunk"]
-                  for row in model.pipeline.transform(frame).select("row", "ner_chunk").toLocalIterator()}
+        """Entity spans per text, as export ``labels`` items with code-point offsets and confidences.
+
+        The saved pipeline runs as a Spark NLP ``LightPipeline`` in the JVM, texts in parallel, and only the
+        chunks cross to Python: a DataFrame would cost a Spark job per call, and the Python ``LightPipeline``
+        converts every token's annotation.
+        """
+        chunks = _light_pipeline(model).fullAnnotateJava([item.text for item in items])
         from_name = model.extra.get("from_name", "label")
         to_name = model.extra.get("to_name", "text")
         results = []
-        for index, item in enumerate(items):
+        for item, columns in zip(items, chunks):
             to_code_point = offset_mapper(item.text)
             found = []
-            for chunk in chunks.get(index, []):
-                start, end = to_code_point(chunk["begin"]), to_code_point(chunk["end"] + 1)
-                confidence = float(chunk["metadata"].get("confidence", "nan"))
+            for chunk in columns.get("ner_chunk") or []:
+                metadata = chunk.metadata()
+                start, end = to_code_point(chunk.begin()), to_code_point(chunk.end() + 1)
+                confidence = float(metadata.get("confidence") or "nan")
                 found.append({"id": f"{model.model.name}-{item.task_id}-{len(found)}", "from_name": from_name,
                               "to_name": to_name, "type": "labels",
                               "value": {"start": start, "end": end, "text": item.text[start:end],
-                                        "labels": [chunk["metadata"]["entity"]],
+                                        "labels": [metadata.get("entity")],
                                         "confidence": None if confidence != confidence else confidence}})
             results.append(found)
         return results
@@ -86,6 +91,21 @@ class NerTrainer(Trainer):
         # Fail on an impossible graph now, before a JVM starts or minutes of conversion run.
         check_graph_available(source.dimension, 2 * len(labels) + 1, chars)
         yield from _NerRun(request, source, base).events()
+
+
+#: One JVM LightPipeline per loaded pipeline: building it walks every stage, so a served model keeps its own.
+_LIGHT_PIPELINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _light_pipeline(model: LoadedModel) -> Any:
+    """The JVM-side ``LightPipeline`` of the model's saved pipeline (built once per loaded pipeline)."""
+    light = _LIGHT_PIPELINES.get(model.pipeline)
+    if light is None:
+        from sparknlp import internal
+
+        light = internal._LightPipeline(model.pipeline, False).apply()
+        _LIGHT_PIPELINES[model.pipeline] = light
+    return light
 
 
 class _NerRun(TrainerRun):
