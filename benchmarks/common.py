@@ -51,8 +51,8 @@ def predicted_spans(model_path: Path, tasks: list[dict[str, Any]], spark: Any) -
 
 def gold_spans(tasks: list[dict[str, Any]]) -> list[list[tuple[int, int, str]]]:
     """The tasks' own spans (their one completion's)."""
-    return [[(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in task["completions"][0]["result"]]
-            for task in tasks]
+    return [[(item["value"]["start"], item["value"]["end"], item["value"]["labels"][0])
+             for item in task["completions"][0]["result"]] for task in tasks]
 
 
 def entity_f1(gold: list[list[tuple[int, int, str]]],

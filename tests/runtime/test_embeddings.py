@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import struct
 
 import pytest
@@ -83,9 +84,27 @@ def test_the_encoder_is_registered_in_both_forms_one_family():
     assert resolve_embeddings(None, "en").level == "word"
 
 
-@pytest.mark.parametrize(("training_type", "embeddings"), [("ner", "minilm_l6_v2_sentence"),
-                                                           ("assertion", "minilm_l6_v2_sentence")])
-def test_a_trainer_refuses_a_level_it_cannot_use_before_spark(monkeypatch, tmp_path, training_type, embeddings):
+def _saved_sentence_encoder(folder):
+    """A folder that reads as a saved BertSentenceEmbeddings model (only its metadata is read before Spark)."""
+    metadata = {"class": "com.johnsnowlabs.nlp.embeddings.BertSentenceEmbeddings",
+                "paramMap": {"storageRef": "my_sentence_encoder", "dimension": 384, "caseSensitive": False}}
+    (folder / "metadata").mkdir(parents=True)
+    (folder / "metadata" / "part-00000").write_text(json.dumps(metadata) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize(("levels", "name", "expected"), [
+    (("token", "word"), "minilm_l6_v2_sentence", "all_minilm_l6_v2_token"),
+    (("sentence", "token", "word"), "minilm_l6_v2", "all_minilm_l6_v2_sentence"),
+    (("sentence", "token", "word"), "glove_6b_50d", "glove_6b_50d"),
+    (("token", "word"), "glove_6b_50d", "glove_6b_50d")])
+def test_a_family_gives_each_trainer_the_form_it_prefers(levels, name, expected):
+    catalog = create_plugin_manager().embeddings()
+    assert catalog.resolve(name, levels=levels).name == expected
+
+
+@pytest.mark.parametrize("training_type", ["ner", "assertion"])
+def test_a_trainer_refuses_a_level_it_cannot_use_before_spark(monkeypatch, tmp_path, training_type):
     import alab_training.runtime
     from alab_training import TrainingParams, load_project, train
     from tests.conftest import NER_CONFIG
@@ -98,9 +117,10 @@ def test_a_trainer_refuses_a_level_it_cannot_use_before_spark(monkeypatch, tmp_p
             {"type": "labels", "from_name": "label", "value": {"start": 13, "end": 18, "labels": ["Absent"]}}]}]}
              for i in range(6)]
     project = load_project(tasks, config=NER_CONFIG, name="levels")
-    params = TrainingParams(training_type=training_type, embeddings=embeddings, unannotated_label="Present")
+    encoder = _saved_sentence_encoder(tmp_path / "encoder")
+    params = TrainingParams(training_type=training_type, embeddings=str(encoder), unannotated_label="Present")
     with pytest.raises(ParamsError, match="sentence-level embeddings") as error:
-        train(project, params, output_dir=tmp_path)
+        train(project, params, output_dir=tmp_path / "models")
     assert error.value.field == "embeddings"
 
 

@@ -38,6 +38,7 @@ from alab_training.model import Project, TrainedModel, TrainingEvent, TrainingFa
 from alab_training.model_card import CARD, read_model_card, write_model_card
 from alab_training.params import TrainingParams, params_argument, trainer_options
 from alab_training.plugins.manager import PluginManager, get_plugin_manager
+from alab_training.runtime.embeddings import EmbeddingsCatalog, EmbeddingsSource
 from alab_training.runtime.session import quiet_engine
 from alab_training.selection import select_completions
 from alab_training.trainers.base import MODEL_NAME, Trainer, TrainingRequest
@@ -77,6 +78,33 @@ def _options_for(trainers: list[Trainer], params: TrainingParams, installed: Map
         if training_type in params.options:
             trainer_options(params, training_type, trainer.options_type)
     return [trainer_options(params, trainer.training_type, trainer.options_type) for trainer in trainers]
+
+
+def _one_family(trainers: list[Trainer], params: TrainingParams, catalog: EmbeddingsCatalog) -> TrainingParams:
+    """``params`` with the embeddings a project training several types uses when none are named.
+
+    Models on different embeddings cannot be deployed together (deploy's ``mixed_embeddings`` rule), so the
+    trainers' own defaults are weighed as one choice: the family that gives each trainer the most preferred level
+    it takes wins (the first trainer's default on a tie). A trainer the family cannot serve rules it out.
+    """
+    users = [trainer for trainer in trainers if trainer.embeddings_levels]
+    if params.embeddings is not None or len(users) < 2:
+        return params
+    names = dict.fromkeys(catalog.default_name(trainer.default_embeddings, params.language) for trainer in users)
+    sources = {name: catalog.resolve(name, params.language) for name in names}
+    if len({source.family for source in sources.values()}) == 1:
+        return params
+
+    def cost(source: EmbeddingsSource) -> float:
+        levels = set(catalog.forms(source.family)) | {source.level}
+        ranks = [next((rank for rank, level in enumerate(trainer.embeddings_levels) if level in levels), None)
+                 for trainer in users]
+        return float("inf") if None in ranks else sum(ranks)
+
+    chosen = min(sources, key=lambda name: cost(sources[name]))
+    _LOG.info("the project trains %s: every model uses the %s embeddings so that they can be deployed together",
+              ", ".join(trainer.training_type for trainer in users), chosen)
+    return attrs.evolve(params, embeddings=chosen)
 
 
 def _model_name(trainer: Trainer, project: Project, params: TrainingParams) -> str:
@@ -256,6 +284,7 @@ def _training(project: Project, params: TrainingParams, spark: Any, *, output_di
     manager = get_plugin_manager()
     trainers = _trainers_for(project, params, manager)
     options = _options_for(trainers, params, manager.trainers())
+    params = _one_family(trainers, params, manager.embeddings())
     selection = select_completions(project, params)
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)

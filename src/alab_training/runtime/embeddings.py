@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from alab_training.errors import EngineError, ParamsError
+from alab_training.errors import AlabTrainingError, EngineError, ParamsError
 from alab_training.runtime.jars import cache_root, exclusive
 
 __all__ = [
@@ -60,7 +60,8 @@ class EmbeddingsSource:
             MiniLM weights, built into a Spark NLP model on first use: :mod:`alab_training.runtime.encoders`).
         location: the file or folder.
         word2vec_header: a text file whose first line is word2vec's ``count dimension`` header.
-        level: ``word``, ``token`` or ``sentence`` (:data:`LEVELS`); a trainer refuses a level it cannot use.
+        level: ``word``, ``token`` or ``sentence`` (:data:`LEVELS`); a trainer refuses a level it cannot use
+            (:meth:`EmbeddingsCatalog.resolve`).
         family: what deploy compares across a project's models ("one embeddings family"): the token and sentence
             forms of one encoder are one family. Default: ``name``.
     """
@@ -73,16 +74,6 @@ class EmbeddingsSource:
     word2vec_header: bool = False
     level: str = attrs.field(default="word", validator=attrs.validators.in_(LEVELS))
     family: str = attrs.field(default=attrs.Factory(lambda source: source.name, takes_self=True))
-
-    def require_level(self, allowed: tuple[str, ...], training_type: str) -> None:
-        """Refuse, before any work, embeddings a trainer cannot use.
-
-        Raises:
-            ParamsError: ``field="embeddings"``, naming the levels the trainer takes.
-        """
-        if self.level not in allowed:
-            raise ParamsError(f"{self.name} are {self.level}-level embeddings; the {training_type} trainer takes "
-                              f"{' or '.join(allowed)}-level ones", field="embeddings", value=self.name)
 
     @property
     def cache_key(self) -> str:
@@ -175,22 +166,59 @@ class EmbeddingsCatalog:
         """The registered names, sorted."""
         return tuple(sorted(self.registered))
 
-    def resolve(self, spec: str | None, language: str = "en",
-                defaults: Mapping[str, str] | None = None) -> EmbeddingsSource:
-        """What ``params.embeddings`` means: a registered name, a saved Spark NLP model folder, or a vectors file.
+    def resolve(self, spec: str | None, language: str = "en", defaults: Mapping[str, str] | None = None,
+                levels: tuple[str, ...] | None = None, training_type: str = "this") -> EmbeddingsSource:
+        """What ``params.embeddings`` means for a trainer: a registered name, a saved Spark NLP model folder, or a
+        vectors file — in the form of its family the trainer prefers.
 
         ``None`` is the default for ``language``: a trainer's own ``defaults`` (language → name), else
-        :data:`DEFAULT_EMBEDDINGS`.
+        :data:`DEFAULT_EMBEDDINGS`. ``levels`` are the levels the trainer takes, preferred first (``None``: the
+        named form as it is): a name whose family has a form at a more preferred level gives that form
+        (``minilm_l6_v2`` gives a classifier the pooled sentence vectors and NER the token states).
 
         Raises:
-            ParamsError: nothing by that name or path, an unreadable file, or no default for ``language``.
+            ParamsError: nothing by that name or path, an unreadable file, no default for ``language``, or no form
+                of the family at a level the trainer takes.
         """
-        if spec is None:
-            spec = (defaults if defaults is not None else DEFAULT_EMBEDDINGS).get(language)
-            if spec is None:
-                raise ParamsError(f"there are no default embeddings for language {language!r}; pass "
-                                  "embeddings=<a GloVe or word2vec file, or a saved Spark NLP embeddings model>",
-                                  field="embeddings")
+        name = self.default_name(defaults, language) if spec is None else spec
+        source = self._named(name)
+        if levels is None:
+            return source
+        # Only registered embeddings have siblings: a file or a folder is a family of one.
+        forms = self.forms(source.family) if name in self.registered else {}
+        forms.setdefault(source.level, source)
+        chosen = next((forms[level] for level in levels if level in forms), None)
+        if chosen is None:
+            raise ParamsError(f"{source.name} are {source.level}-level embeddings; the {training_type} trainer "
+                              f"takes {' or '.join(levels)}-level ones", field="embeddings", value=source.name)
+        return chosen
+
+    def default_name(self, defaults: Mapping[str, str] | None, language: str) -> str:
+        """The embeddings used for ``language`` when none are named (a trainer's ``defaults``, else the catalog's).
+
+        Raises:
+            ParamsError: there is no default for ``language``.
+        """
+        name = (defaults or DEFAULT_EMBEDDINGS).get(language)
+        if name is None:
+            raise ParamsError(f"there are no default embeddings for language {language!r}; pass "
+                              "embeddings=<a GloVe or word2vec file, or a saved Spark NLP embeddings model>",
+                              field="embeddings")
+        return name
+
+    def forms(self, family: str) -> dict[str, EmbeddingsSource]:
+        """The registered forms of one family, by level (registered embeddings that cannot load are left out)."""
+        found: dict[str, EmbeddingsSource] = {}
+        for name in self.names():
+            try:
+                source = self.registered[name]()
+            except AlabTrainingError:
+                continue
+            if source.family == family:
+                found.setdefault(source.level, source)
+        return found
+
+    def _named(self, spec: str) -> EmbeddingsSource:
         if spec in self.registered:
             return self.registered[spec]()
         path = Path(spec).expanduser()

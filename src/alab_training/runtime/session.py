@@ -196,6 +196,9 @@ def start_session(
         # twice the encoder throughput of the engine's default 6). Spark NLP reads it once per JVM, at the first
         # use of any of its settings, so it must be set when the session starts.
         "spark.jsl.settings.onnx.intraOpNumThreads": os.environ.get("ALAB_TRAINING_ONNX_THREADS", "1"),
+        # Python workers (UDFs) must import the same packages as the driver, not whatever `python3` is first on
+        # the PATH (a virtualenv that is not activated).
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
     }
     output = engine_output()
     settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{output.log4j_config}"

@@ -14,7 +14,7 @@ kills the training's whole process group, stops a running fit (see ``docs/jobs.m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,7 +22,7 @@ import attrs
 
 from alab_training.model import Project, TrainedModel, TrainingEvent
 from alab_training.params import TrainingParams
-from alab_training.runtime.embeddings import EmbeddingsCatalog
+from alab_training.runtime.embeddings import EmbeddingsCatalog, EmbeddingsSource
 from alab_training.selection import Selection
 
 __all__ = [
@@ -71,6 +71,15 @@ class TrainingRequest:
     options: Any = None
     embeddings: EmbeddingsCatalog = attrs.field(factory=EmbeddingsCatalog)
 
+    def resolved_embeddings(self, trainer: Trainer) -> EmbeddingsSource:
+        """``params.embeddings`` (or the trainer's default) in the form of its family ``trainer`` prefers.
+
+        Raises:
+            ParamsError: unknown embeddings, or none of the family at a level the trainer takes.
+        """
+        return self.embeddings.resolve(self.params.embeddings, self.params.language, trainer.default_embeddings,
+                                       trainer.embeddings_levels or None, trainer.training_type)
+
 
 @attrs.frozen
 class PredictionInput:
@@ -115,8 +124,8 @@ def default_model_name(training_type: str, project: Project) -> str:
 class Trainer:
     """The base class of every trainer; what the host calls, with the defaults of the optional members.
 
-    Required: :attr:`training_type` and :meth:`train`. Optional: :attr:`options_type`, :meth:`model_name`,
-    :meth:`predict` (with :attr:`can_predict`).
+    Required: :attr:`training_type` and :meth:`train`. Optional: :attr:`options_type`, :attr:`embeddings_levels`
+    and :attr:`default_embeddings`, :meth:`model_name`, :meth:`predict` (with :attr:`can_predict`).
     """
 
     #: The key users select with ``TrainingParams(training_type=…)``; a lower-case identifier (``ner``, ``gazetteer``).
@@ -125,6 +134,11 @@ class Trainer:
     #: unknown keys and the class's validators give ``ParamsError`` with the field's path
     #: (``options.gazetteer.min_count``) before training starts. ``None``: the trainer takes no options.
     options_type: ClassVar[type | None] = None
+    #: The levels of embeddings (``word``, ``token``, ``sentence``) the trainer takes, preferred first:
+    #: :meth:`TrainingRequest.resolved_embeddings` gives it that form of the family named. Empty: it uses none.
+    embeddings_levels: ClassVar[tuple[str, ...]] = ()
+    #: Language → the embeddings used when ``params.embeddings`` names none (empty: the host's defaults).
+    default_embeddings: ClassVar[Mapping[str, str]] = {}
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
         """Train, yielding progress events; the last one is ``TrainingFinished`` carrying the model.
@@ -164,6 +178,8 @@ class _PlainTrainer(Trainer):
         self.plain = plain
         self.training_type = plain.training_type  # type: ignore[misc]
         self.options_type = getattr(plain, "options_type", None)  # type: ignore[misc]
+        self.embeddings_levels = tuple(getattr(plain, "embeddings_levels", ()))  # type: ignore[misc]
+        self.default_embeddings = dict(getattr(plain, "default_embeddings", {}))  # type: ignore[misc]
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
         return self.plain.train(request)

@@ -30,10 +30,8 @@ from alab_training.trainers.assertion.data import Example, assertion_examples
 from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest
 from alab_training.trainers.running import TrainerRun, check_selection, selection_lines
 
-__all__ = ["DEFAULT_EMBEDDINGS", "AssertionTrainer"]
+__all__ = ["AssertionTrainer"]
 
-#: The embeddings an assertion training uses when ``params.embeddings`` is unset, by language.
-DEFAULT_EMBEDDINGS = {"en": "glove_6b_50d"}
 #: ``maxIter`` of the logistic regression when ``epochs`` is not given.
 DEFAULT_MAX_ITER = 200
 #: L2 regularisation of the logistic regression.
@@ -46,6 +44,9 @@ class AssertionTrainer(Trainer):
     """Assertion status of entity spans; see the module docstring."""
 
     training_type = "assertion"
+    #: The span's and its window's vectors: a transformer's token states or static word vectors.
+    embeddings_levels = ("token", "word")
+    default_embeddings = {"en": "glove_6b_50d"}
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:
         """Train the assertion classifier (see the module docstring)."""
@@ -71,8 +72,7 @@ class AssertionTrainer(Trainer):
             raise ParamsError(f"assertion status needs at least two classes on the training side, found only "
                               f"{only!r} ({classes[only]} span(s)){hint}", field="unannotated_label",
                               value=request.params.unannotated_label)
-        source = request.embeddings.resolve(request.params.embeddings, request.params.language, DEFAULT_EMBEDDINGS)
-        source.require_level(("word", "token"), self.training_type)
+        source = request.resolved_embeddings(self)
         yield from _AssertionRun(request, source, examples, report).events()
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:

@@ -17,7 +17,6 @@ from typing import Any
 
 from alab_training.metrics import ClassificationScores, classification_scores, multilabel_scores
 from alab_training.params import TrainingParams
-from alab_training.selection import split_point
 
 __all__ = ["MAX_ITER", "MULTI_LABEL_C", "SINGLE_LABEL_C", "THRESHOLDS", "fit", "predictions", "score"]
 
@@ -75,10 +74,10 @@ def _scores(row: Any, classes: list[str], multi_label: bool) -> list[float]:
 def _held_out(frame: Any, seed: int) -> Any:
     """Whether a row is in the seeded tenth held out for the threshold (by task id, apart from the test split)."""
     from pyspark.sql import functions
-    from pyspark.sql.types import BooleanType
 
-    return functions.udf(lambda task: split_point(f"{_SALT}\x1f{task}", seed) < TUNING_SHARE,
-                         BooleanType())(functions.col("task"))
+    # A hash inside the JVM, not a Python UDF: no Python worker is started for a coin toss per row.
+    bucket = functions.abs(functions.xxhash64(functions.lit(f"{_SALT}\x1f{seed}"), functions.col("task"))) % 10_000
+    return bucket < int(TUNING_SHARE * 10_000)
 
 
 def _tuned_threshold(models: list[Any], tune_side: Any, classes: list[str]) -> tuple[float, str]:

@@ -44,10 +44,8 @@ from alab_training.trainers.classification.examples import (
 from alab_training.trainers.classification.features import featurize, linear_feature_stages, text_vector_stages
 from alab_training.trainers.running import TrainerRun, selection_lines
 
-__all__ = ["DEFAULT_EMBEDDINGS", "HEADS", "ClassificationOptions", "ClassificationTrainer"]
+__all__ = ["HEADS", "ClassificationOptions", "ClassificationTrainer"]
 
-#: The embeddings a classification uses when ``params.embeddings`` is unset, by language.
-DEFAULT_EMBEDDINGS = {"en": "minilm_l6_v2_sentence"}
 HEADS = ("linear", "classifierdl")
 #: ClassifierDL's limits (ClassifierDLApproach.scala); MultiClassifierDL documents the same class limit.
 MIN_CLASSES, MAX_CLASSES, MAX_DIMENSION = 2, 100, 1024
@@ -70,6 +68,9 @@ class ClassificationTrainer(Trainer):
 
     training_type = "classification"
     options_type = ClassificationOptions
+    #: A pooled sentence vector first; token or word vectors are averaged per text.
+    embeddings_levels = ("sentence", "token", "word")
+    default_embeddings = {"en": "minilm_l6_v2_sentence"}
 
     def model_name(self, project: Project, params: TrainingParams) -> str:
         """``classification_<Choices name>_annotation_manual``, the name made safe (``a-b`` → ``a_b``)."""
@@ -118,8 +119,7 @@ class ClassificationTrainer(Trainer):
                 f"<Choices name={control.name!r}> has {len(classes)} distinct answer(s) on the training side "
                 f"({', '.join(classes[:10])}{' …' if len(classes) > 10 else ''}); the classifier needs "
                 f"{MIN_CLASSES} to {MAX_CLASSES}", field="choices_name", value=control.name)
-        params = request.params
-        source = request.embeddings.resolve(params.embeddings, params.language, DEFAULT_EMBEDDINGS)
+        source = request.resolved_embeddings(self)
         if source.dimension > MAX_DIMENSION:
             raise ParamsError(f"the classifier takes embeddings of at most {MAX_DIMENSION} dimensions, "
                               f"{source.name} has {source.dimension}", field="embeddings", value=source.name)

@@ -29,10 +29,7 @@ from alab_training.trainers.ner.transfer import BaseModel, check_ids, embeddings
 from alab_training.trainers.running import TrainerRun, epoch_loss, selection_lines
 from alab_training.trainers.text import check_ner_trainable, offset_mapper, write_conll_data
 
-__all__ = ["DEFAULTS", "DEFAULT_EMBEDDINGS", "NerTrainer"]
-
-#: The embeddings an NER training uses when ``params.embeddings`` is unset, by language.
-DEFAULT_EMBEDDINGS = {"en": "glove_6b_50d"}
+__all__ = ["DEFAULTS", "NerTrainer"]
 
 #: What unset parameters become (see the module docstring for why these and not NerDL's own).
 DEFAULTS = {"epochs": 12, "learning_rate": 0.003, "batch_size": 16}
@@ -45,6 +42,9 @@ class NerTrainer(Trainer):
     """Named-entity recognition with NerDL; see the module docstring for the parameter mapping."""
 
     training_type = "ner"
+    #: NerDL reads one vector per token: a transformer's token states or static word vectors.
+    embeddings_levels = ("token", "word")
+    default_embeddings = {"en": "glove_6b_50d"}
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
         """Entity spans per text, as export ``labels`` items with code-point offsets and confidences.
@@ -83,8 +83,7 @@ class NerTrainer(Trainer):
             check_graph_builder("starting from a base model", field="base_model")
             source = embeddings_for(base, params, request.embeddings)
         else:
-            source = request.embeddings.resolve(params.embeddings, params.language, DEFAULT_EMBEDDINGS)
-        source.require_level(("word", "token"), self.training_type)
+            source = request.resolved_embeddings(self)
         labels = sorted({label for _, completion in request.selection.train
                          for span in completion.spans for label in span.labels if label in config.ner_labels})
         chars = len({char for task, _ in request.selection.train for char in task.text if not char.isspace()})
