@@ -90,7 +90,7 @@ def _one_family(trainers: list[Trainer], params: TrainingParams, catalog: Embedd
     users = [trainer for trainer in trainers if trainer.embeddings_levels]
     if params.embeddings is not None or len(users) < 2:
         return params
-    names = dict.fromkeys(catalog.default_name(trainer.default_embeddings, params.language) for trainer in users)
+    names = dict.fromkeys(catalog.default_name(params.language, trainer.default_embeddings) for trainer in users)
     sources = {name: catalog.resolve(name, params.language) for name in names}
     if len({source.family for source in sources.values()}) == 1:
         return params

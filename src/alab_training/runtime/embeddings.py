@@ -180,9 +180,9 @@ class EmbeddingsCatalog:
             ParamsError: nothing by that name or path, an unreadable file, no default for ``language``, or no form
                 of the family at a level the trainer takes.
         """
-        name = self.default_name(defaults, language) if spec is None else spec
+        name = self.default_name(language, defaults) if spec is None else spec
         source = self._named(name)
-        if levels is None:
+        if levels is None or source.level == levels[0]:
             return source
         # Only registered embeddings have siblings: a file or a folder is a family of one.
         forms = self.forms(source.family) if name in self.registered else {}
@@ -193,7 +193,7 @@ class EmbeddingsCatalog:
                               f"takes {' or '.join(levels)}-level ones", field="embeddings", value=source.name)
         return chosen
 
-    def default_name(self, defaults: Mapping[str, str] | None, language: str) -> str:
+    def default_name(self, language: str = "en", defaults: Mapping[str, str] | None = None) -> str:
         """The embeddings used for ``language`` when none are named (a trainer's ``defaults``, else the catalog's).
 
         Raises:
