@@ -84,8 +84,9 @@ def _one_family(trainers: list[Trainer], params: TrainingParams, catalog: Embedd
     """``params`` with the embeddings a project training several types uses when none are named.
 
     Models on different embeddings cannot be deployed together (deploy's ``mixed_embeddings`` rule), so the
-    trainers' own defaults are weighed as one choice: the family that gives each trainer the most preferred level
-    it takes wins (the first trainer's default on a tie). A trainer the family cannot serve rules it out.
+    trainers' defaults become one: the first trainer's (NER's, in a project with entities) whose family has a form
+    every trainer takes. The first keeps its measured default; the others adapt (a classifier on word vectors
+    still has its n-gram features).
     """
     users = [trainer for trainer in trainers if trainer.embeddings_levels]
     if params.embeddings is not None or len(users) < 2:
@@ -95,13 +96,13 @@ def _one_family(trainers: list[Trainer], params: TrainingParams, catalog: Embedd
     if len({source.family for source in sources.values()}) == 1:
         return params
 
-    def cost(source: EmbeddingsSource) -> float:
+    def serves_all(source: EmbeddingsSource) -> bool:
         levels = set(catalog.forms(source.family)) | {source.level}
-        ranks = [next((rank for rank, level in enumerate(trainer.embeddings_levels) if level in levels), None)
-                 for trainer in users]
-        return float("inf") if None in ranks else sum(ranks)
+        return all(levels & set(trainer.embeddings_levels) for trainer in users)
 
-    chosen = min(sources, key=lambda name: cost(sources[name]))
+    chosen = next((name for name, source in sources.items() if serves_all(source)), None)
+    if chosen is None:
+        return params
     _LOG.info("the project trains %s: every model uses the %s embeddings so that they can be deployed together",
               ", ".join(trainer.training_type for trainer in users), chosen)
     return attrs.evolve(params, embeddings=chosen)
