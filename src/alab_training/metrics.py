@@ -8,7 +8,7 @@ definitions with ``zero_division=0``. What each figure means is in ``docs/metric
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 
@@ -19,6 +19,7 @@ __all__ = [
     "LabelScore",
     "NerScores",
     "classification_scores",
+    "counted_scores",
     "entity_scores",
     "iob_chunks",
     "multilabel_scores",
@@ -249,6 +250,26 @@ def multilabel_scores(gold: Sequence[Collection[str]], predicted: Sequence[Colle
     return ClassificationScores(
         per_label, micro, macro, accuracy=sum(g == p for g, p in pairs) / len(pairs) if pairs else 0.0
     )
+
+
+def counted_scores(counts: Mapping[str, tuple[int, int, int]]) -> NerScores:
+    """Scores from counts already made: label → ``(tp, fp, fn)`` (e.g. summed
+    :func:`alab_training.evaluation.matching.exact_counts` of many texts).
+
+    The figures are those of :func:`entity_scores` for the same counts: per label, micro (pooled) and macro.
+
+    Raises:
+        ParamsError: a label is not a string or a count is not a non-negative integer.
+    """
+    tp, predicted, gold = Counter(), Counter(), Counter()
+    for label, triple in counts.items():
+        _check_str(label, "counts")
+        if not (isinstance(triple, tuple) and len(triple) == 3 and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in triple)):
+            raise ParamsError("expected (tp, fp, fn) of non-negative integers", field=f"counts[{label!r}]",
+                              value=triple)
+        tp[label], predicted[label], gold[label] = triple[0], triple[0] + triple[1], triple[0] + triple[2]
+    return NerScores(*_summarise(tp=tp, predicted=predicted, gold=gold))
 
 
 def iob_chunks(tags: Sequence[str], *, field: str = "tags") -> list[tuple[str, int, int]]:

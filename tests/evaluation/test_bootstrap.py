@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alab_training import ParamsError
-from alab_training.evaluation.bootstrap import compare
+from alab_training.evaluation.bootstrap import paired_bootstrap as compare
 from alab_training.evaluation.matching import exact_counts
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from alab_training.errors import ParamsError
 
-__all__ = ["VERDICTS", "Comparison", "Delta", "compare"]
+__all__ = ["VERDICTS", "BootstrapComparison", "Delta", "paired_bootstrap"]
 
 #: The verdicts, for the candidate against the baseline.
 VERDICTS = ("better", "worse", "no detectable difference")
@@ -66,8 +66,8 @@ class Delta:
 
 
 @attrs.frozen
-class Comparison:
-    """The outcome of :func:`compare`.
+class BootstrapComparison:
+    """The outcome of :func:`paired_bootstrap`.
 
     Attributes:
         per_label: label → its delta, sorted by label.
@@ -114,14 +114,14 @@ class Comparison:
         return "\n".join(line.rstrip() for line in lines) + "\n" + footer
 
 
-def compare(
+def paired_bootstrap(
     baseline: Sequence[TaskCounts],
     candidate: Sequence[TaskCounts],
     *,
     resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
-) -> Comparison:
+) -> BootstrapComparison:
     """Compare a candidate model with a baseline on the same tasks (see the module docs).
 
     Args:
@@ -161,7 +161,7 @@ def compare(
               _verdict(float(low[i]), float(high[i])))
         for i in range(len(labels) + 1)
     ]
-    return Comparison(dict(zip(labels, deltas[:-1])), deltas[-1], n_tasks, resamples, seed, confidence)
+    return BootstrapComparison(dict(zip(labels, deltas[:-1])), deltas[-1], n_tasks, resamples, seed, confidence)
 
 
 def _f1_deltas(pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

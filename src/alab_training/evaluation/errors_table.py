@@ -1,12 +1,16 @@
 """The per-example error table: every false positive, false negative and confusion, in context, as CSV.
 
-One row per :class:`~alab_training.evaluation.matching.Difference` of each text (the ``strict`` scheme's
-verdicts, so the rows of a corpus add up to its ``overall.strict`` incorrect + missed + spurious), in the order
-the examples are given and, within a text, in text order. Columns (:data:`COLUMNS`):
+For entity spans, one row per :class:`~alab_training.evaluation.matching.Difference` of each text (the
+``strict`` scheme's verdicts, so the rows of a corpus add up to its ``overall.strict`` incorrect + missed +
+spurious), in the order the examples are given and, within a text, in text order. A classified region — an
+entity span's assertion status, a whole text's class — gets one row per wrong answer (:func:`label_row`).
+Columns (:data:`COLUMNS`):
 
 - ``task_id``, ``completion_id``: the task, and the completion its gold spans come from (empty when not given).
-- ``kind``: ``false_positive``, ``false_negative``, ``wrong_type``, ``wrong_boundary`` or
-  ``wrong_type_and_boundary``.
+- ``kind``: for spans ``false_positive``, ``false_negative``, ``wrong_type``, ``wrong_boundary`` or
+  ``wrong_type_and_boundary``; for a classified region ``wrong_status`` (an entity's assertion status),
+  ``wrong_class`` (a single-choice answer), or ``false_positive`` / ``false_negative`` (one value of a
+  multiple-choice answer given by the model only / by the gold only).
 - ``gold_label`` / ``predicted_label``, ``gold_text`` / ``predicted_text``: each side's span (empty when that
   side has none).
 - ``start``, ``end``: the region the row is about: from the first start to the last end of its spans
@@ -16,6 +20,11 @@ the examples are given and, within a text, in text order. Columns (:data:`COLUMN
   character). The left context runs from the start of the 20th token that starts before the region up to the
   region (a word the region starts inside counts as one of them, so its first part shows); the right context from
   the region to the end of the 20th token that ends after it.
+
+- ``model``: the model the row is about (empty when not given), so one table can hold several models' rows.
+
+A whole text's class has no span: its ``gold_text`` and ``predicted_text`` both show the text (cut after
+``2 × context_tokens`` tokens, marked ``…``) and its contexts are empty.
 
 Every text cell has its runs of whitespace (newlines included) turned into one space, so a row stays one line;
 nothing else is changed (in particular no spreadsheet formula escaping: the cells are the document's text).
@@ -38,12 +47,12 @@ from alab_training.errors import ParamsError
 from alab_training.evaluation.matching import Difference, SpanTuple, checked_spans, compare_spans
 from alab_training.evaluation.tokens import simple_tokens
 
-__all__ = ["COLUMNS", "ErrorRow", "ErrorTable", "error_rows", "error_table"]
+__all__ = ["COLUMNS", "ErrorRow", "ErrorTable", "difference_rows", "error_rows", "error_table", "label_row"]
 
 #: The CSV header, in order.
 COLUMNS = (
     "task_id", "completion_id", "kind", "gold_label", "predicted_label", "gold_text", "predicted_text", "start",
-    "end", "left_context", "right_context",
+    "end", "left_context", "right_context", "model",
 )
 _WHITESPACE = re.compile(r"\s+")
 
@@ -65,6 +74,7 @@ class ErrorRow:
     end: int
     left_context: str
     right_context: str
+    model: str | None = None
 
     def as_dict(self) -> dict[str, int | str | None]:
         """The row keyed by :data:`COLUMNS`, JSON-ready."""
@@ -145,20 +155,84 @@ def error_rows(
         ParamsError: the text is not a string, a span is malformed or runs past the text, or
             ``context_tokens`` is not a non-negative integer.
     """
-    if not isinstance(text, str):
-        raise ParamsError(f"expected the task text, got {type(text).__name__}", field="text", value=text)
-    if isinstance(context_tokens, bool) or not isinstance(context_tokens, int) or context_tokens < 0:
-        raise ParamsError("expected a non-negative integer", field="context_tokens", value=context_tokens)
+    _check_text(text, context_tokens)
     for field, spans in (("gold", gold), ("predicted", predicted)):
         checked_spans(spans, field)
         for index, span in enumerate(spans):
             if span[1] > len(text):
                 raise ParamsError(f"the span ends past the text ({len(text)} code points)",
                                   field=f"{field}[{index}]", value=span)
-    tokens = simple_tokens(text)
-    context = _Context(text, [start for start, _ in tokens], [end for _, end in tokens], context_tokens)
-    return [_row(task_id, completion_id, text, difference, context)
-            for difference in compare_spans(gold, predicted).differences]
+    return difference_rows(task_id, completion_id, text, compare_spans(gold, predicted).differences,
+                           context_tokens=context_tokens)
+
+
+def difference_rows(
+    task_id: int | str,
+    completion_id: int | str | None,
+    text: str,
+    differences: Iterable[Difference],
+    *,
+    context_tokens: int = 20,
+    model: str | None = None,
+) -> list[ErrorRow]:
+    """The error rows of differences already found (e.g. :attr:`SpanComparison.differences`), in their order.
+
+    Args:
+        task_id: the task.
+        completion_id: the completion the gold spans come from, if any.
+        text: the task text the spans point into (unchecked: the differences must come from spans of it).
+        differences: what :func:`~alab_training.evaluation.matching.compare_spans` found.
+        context_tokens: how many tokens of context on each side.
+        model: the model, for the ``model`` column.
+
+    Raises:
+        ParamsError: the text is not a string, or ``context_tokens`` is not a non-negative integer.
+    """
+    _check_text(text, context_tokens)
+    context = _Context.of(text, context_tokens)
+    return [_row(task_id, completion_id, text, difference, context, model) for difference in differences]
+
+
+def label_row(
+    task_id: int | str,
+    completion_id: int | str | None,
+    text: str,
+    kind: str,
+    region: tuple[int, int] | None,
+    gold_label: str | None,
+    predicted_label: str | None,
+    *,
+    context_tokens: int = 20,
+    model: str | None = None,
+) -> ErrorRow:
+    """The row of one wrongly classified region: an entity span's status, or (``region=None``) a whole text.
+
+    Args:
+        task_id: the task.
+        completion_id: the completion the gold answer comes from, if any.
+        text: the task text.
+        kind: ``wrong_status``, ``wrong_class``, ``false_positive`` or ``false_negative``.
+        region: the span's ``(start, end)``; ``None`` for the whole text (see the module docs).
+        gold_label: the gold answer (``None`` when the gold has none: a false positive).
+        predicted_label: the model's answer (``None`` when it gave none: a false negative).
+        context_tokens: how many tokens of context on each side.
+        model: the model, for the ``model`` column.
+
+    Raises:
+        ParamsError: the text is not a string, the region is not inside it, or ``context_tokens`` is bad.
+    """
+    _check_text(text, context_tokens)
+    if region is None:
+        shown = _clean(_first_tokens(text, 2 * context_tokens))
+        return ErrorRow(task_id, completion_id, kind, gold_label, predicted_label, shown, shown, 0, len(text), "",
+                        "", model)
+    start, end = region
+    if not 0 <= start < end <= len(text):
+        raise ParamsError(f"expected 0 <= start < end <= {len(text)}", field="region", value=region)
+    context = _Context.of(text, context_tokens)
+    covered = _clean(text[start:end])
+    return ErrorRow(task_id, completion_id, kind, gold_label, predicted_label, covered, covered, start, end,
+                    context.left(start), context.right(end), model)
 
 
 def error_table(examples: Iterable[Example], *, context_tokens: int = 20) -> ErrorTable:
@@ -192,6 +266,12 @@ class _Context:
     ends: list[int]
     size: int
 
+    @classmethod
+    def of(cls, text: str, size: int) -> _Context:
+        """The context of ``text``, tokenized once for all its rows."""
+        tokens = simple_tokens(text)
+        return cls(text, [start for start, _ in tokens], [end for _, end in tokens], size)
+
     def left(self, offset: int) -> str:
         """The text from the start of the last ``size`` tokens starting before ``offset``, up to it."""
         before = bisect.bisect_left(self.starts, offset)
@@ -208,7 +288,7 @@ class _Context:
 
 
 def _row(task_id: int | str, completion_id: int | str | None, text: str, difference: Difference,
-         context: _Context) -> ErrorRow:
+         context: _Context, model: str | None) -> ErrorRow:
     gold, predicted = difference.gold, difference.predicted
     return ErrorRow(
         task_id=task_id,
@@ -222,8 +302,23 @@ def _row(task_id: int | str, completion_id: int | str | None, text: str, differe
         end=difference.end,
         left_context=context.left(difference.start),
         right_context=context.right(difference.end),
+        model=model,
     )
 
 
 def _clean(text: str) -> str:
     return _WHITESPACE.sub(" ", text)
+
+
+def _first_tokens(text: str, count: int) -> str:
+    tokens = simple_tokens(text)
+    if len(tokens) <= count:
+        return text.strip()
+    return text[:tokens[count - 1][1]].strip() + " …" if count else "…"
+
+
+def _check_text(text: object, context_tokens: object) -> None:
+    if not isinstance(text, str):
+        raise ParamsError(f"expected the task text, got {type(text).__name__}", field="text", value=text)
+    if isinstance(context_tokens, bool) or not isinstance(context_tokens, int) or context_tokens < 0:
+        raise ParamsError("expected a non-negative integer", field="context_tokens", value=context_tokens)

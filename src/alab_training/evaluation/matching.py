@@ -255,7 +255,7 @@ def exact_counts(gold: Sequence[SpanTuple], predicted: Sequence[SpanTuple]) -> d
 
     Spans are a multiset: two identical gold spans need two identical predictions. This is conlleval's (and
     :func:`alab_training.metrics.entity_scores`') definition on offsets, and the input of
-    :func:`alab_training.evaluation.bootstrap.compare`.
+    :func:`alab_training.evaluation.bootstrap.paired_bootstrap`.
 
     Args:
         gold: the reference ``(start, end, label)`` spans.
