@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from alab_training.arguments import expect, expect_bool, expect_text
+from alab_training.arguments import expect, expect_bool, expect_path, expect_text
 from alab_training.config import LabelingConfig, load_config
-from alab_training.exports.files import read_export_file, read_export_stream
+from alab_training.exports.files import iter_export_file, read_export_file, read_export_stream
 from alab_training.exports.tasks import ExportReader
-from alab_training.model import Project
+from alab_training.model import Project, Task
 
-__all__ = ["load_project"]
+__all__ = ["iter_tasks", "load_project"]
 
 
 def _default_name(export: Any) -> str:
@@ -75,3 +76,32 @@ def load_project(
         source=source,
         export_format=reader.export_format,
     )
+
+
+def iter_tasks(
+    export: str | os.PathLike[str],
+    *,
+    config: str | bytes | os.PathLike[str] | LabelingConfig,
+    strict: bool = False,
+) -> Iterator[Task]:
+    """The tasks of an export file one at a time, read as :func:`load_project` reads them but never all kept.
+
+    For work that looks at each task once (annotator agreement over a large export): a JSON array of tasks is
+    decoded task by task, so memory holds one task, not the export. Items left out are not reported here
+    (use :func:`load_project` to see its warnings), unless ``strict`` makes the first one raise.
+
+    Args:
+        export: the export file's path (any format :func:`load_project` reads).
+        config: the labeling config, as for :func:`load_project`.
+        strict: raise on the first per-item data problem.
+
+    Raises:
+        ExportError: the export is unreadable or structurally wrong, raised where reading reaches it.
+        ConfigError: the labeling config is unreadable, unsafe or invalid.
+        ParamsError: an argument of the wrong type (``field`` names it).
+    """
+    expect_path(export, "export")
+    expect_bool(strict, "strict")
+    labeling_config = load_config(config)
+    reader = ExportReader(labeling_config, strict=strict, source=str(export))
+    return iter_export_file(export, reader)

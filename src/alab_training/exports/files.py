@@ -25,7 +25,7 @@ from alab_training.exports.values import MAPPING, TASK_KEYS, integer_text
 from alab_training.files import open_text_bounded, read_bytes_bounded, read_stream_bounded
 from alab_training.model import Task
 
-__all__ = ["MAX_EXPORT_BYTES", "read_export_file", "read_export_stream"]
+__all__ = ["MAX_EXPORT_BYTES", "iter_export_file", "read_export_file", "read_export_stream"]
 
 #: The largest export file read: far beyond any project's (a million tasks take about 1 GB), and a bound on
 #: what a file that keeps growing, or that is not what it seems, can make the reader hold.
@@ -222,3 +222,50 @@ def _read_whole(raw: bytes | str, suffix: str, reader: ExportReader) -> tuple[Ta
     except JSONLimitError as exc:
         raise reader.fail("$", f"not an export: {exc.message}") from exc
     return reader.read(data)
+
+
+def iter_export_file(path: str | os.PathLike[str], reader: ExportReader) -> Iterator[Task]:
+    """The tasks of an export file one at a time, for a caller that never needs them all at once.
+
+    A JSON array of tasks is decoded and yielded task by task: memory holds one task and its JSON. Any other
+    file (another JSON shape, CSV/TSV) is read whole by :func:`read_export_file` and then yielded.
+
+    Raises:
+        ExportError: as :func:`read_export_file`; in a streamed file, broken JSON after the tasks already
+            yielded is reported where the stream reaches it.
+    """
+    file = Path(path)
+    if file.suffix.lower() not in (".csv", ".tsv"):
+        try:
+            handle = open_text_bounded(file, MAX_EXPORT_BYTES, encoding="utf-8-sig", newline="")
+        except FileError as exc:
+            raise _unreadable(reader, file, exc) from exc
+        with handle:
+            items = iter(_ArrayItems(handle, _CHUNK_CHARS))
+            try:
+                first = next(items, None)
+            except FileError as exc:
+                raise _unreadable(reader, file, exc) from exc
+            except Exception:  # not an array of tasks: the whole-file read reports what is wrong with it
+                first = None
+            if isinstance(first, MAPPING) and any(key in first for key in TASK_KEYS):
+                yield from _decoded(reader, itertools.chain([first], items), file)
+                return
+    yield from read_export_file(file, reader)
+
+
+def _decoded(reader: ExportReader, items: Iterator[Any], file: Path) -> Iterator[Task]:
+    tasks = reader.iter_tasks(items, "$")
+    while True:
+        try:
+            task = next(tasks)
+        except StopIteration:
+            return
+        except FileError as exc:
+            raise _unreadable(reader, file, exc) from exc
+        except json.JSONDecodeError as exc:
+            raise reader.fail("$", f"not valid JSON: {exc.msg} at character {exc.pos} of the chunk being read") \
+                from exc
+        except UnicodeDecodeError as exc:
+            raise reader.fail("$", f"the export is not UTF-8 text ({exc.reason})") from exc
+        yield task

@@ -9,7 +9,7 @@ problems (a bad offset, a span whose text differs from the task text, a label th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -59,7 +59,10 @@ class ExportReader(ItemReader):
 
     def read_tasks(self, items: Iterable[Any], base: str) -> tuple[Task, ...]:
         """A list of task objects, or a stream of them (see :func:`read_export_file`); ``base`` is its path."""
-        tasks = []
+        return tuple(self.iter_tasks(items, base))
+
+    def iter_tasks(self, items: Iterable[Any], base: str) -> Iterator[Task]:
+        """The tasks of ``items`` one at a time, as they are read (nothing but their ids is kept)."""
         seen: set[int | str] = set()
         for index, item in enumerate(items):
             task = self._task(item, f"{base}[{index}]", index)
@@ -67,8 +70,7 @@ class ExportReader(ItemReader):
                 self.warn(f"{base}[{index}].id", "duplicate_task_id",
                           f"task id {shown(task.id)} appears more than once")
             seen.add(task.id)
-            tasks.append(task)
-        return tuple(tasks)
+            yield task
 
     # -- tasks ------------------------------------------------------------------------------------------------
 

@@ -44,10 +44,12 @@ def load_model(path: str | os.PathLike[str] | TrainedModel, spark: Any = None) -
     return LoadedModel(model=model, pipeline=pipeline, extra=extra)
 
 
-def _inputs(tasks: Iterable[Task | dict[str, Any] | str]) -> list[PredictionInput]:
+def _inputs(tasks: Iterable[Task | dict[str, Any] | str | PredictionInput]) -> list[PredictionInput]:
     items = []
     for index, task in enumerate(tasks):
-        if isinstance(task, Task):
+        if isinstance(task, PredictionInput):
+            items.append(task)  # entities already known: an assertion model classifies them (evaluation's gold)
+        elif isinstance(task, Task):
             items.append(PredictionInput(task_id=task.id, text=task.text))
         elif isinstance(task, str):
             items.append(PredictionInput(task_id=index, text=task))
@@ -55,20 +57,21 @@ def _inputs(tasks: Iterable[Task | dict[str, Any] | str]) -> list[PredictionInpu
                                                                                          str):
             items.append(PredictionInput(task_id=task.get("id", index), text=task["data"]["text"]))
         else:
-            raise ParamsError("expected Task objects, task dicts with data.text, or strings", field=f"tasks[{index}]",
-                              value=type(task).__name__)
+            raise ParamsError("expected Task objects, task dicts with data.text, strings or PredictionInput",
+                              field=f"tasks[{index}]", value=type(task).__name__)
     return items
 
 
 def predict(models: LoadedModel | Sequence[LoadedModel],
-            tasks: Iterable[Task | dict[str, Any] | str]) -> list[dict[str, Any]]:
+            tasks: Iterable[Task | dict[str, Any] | str | PredictionInput]) -> list[dict[str, Any]]:
     """One prediction object per task, in order: ``{"task", "model_version", "score", "result": [...]}``.
 
     Result items are in the export's format: ``labels`` spans (``value.start``/``end`` in code points,
     ``end`` exclusive), ``choices`` answers, and assertion status as a second ``labels`` item on an entity's
     offsets. With several models (e.g. a project's NER, assertion and classification models) their results are
     merged per task, entity models first, so an assertion model classifies the entities just found.
-    ``score`` is the mean confidence of the task's result items.
+    ``score`` is the mean confidence of the task's result items. A :class:`PredictionInput` may carry entities
+    already known (``(start, end, label)``): an assertion model classifies those as well as the ones found.
 
     Raises:
         PluginError: no installed trainer predicts the model's kind.

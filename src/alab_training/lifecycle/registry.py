@@ -119,6 +119,27 @@ class ModelRegistry:
                                      "copy is not registered)", root=self.root, name=name)
         return model
 
+    def previous(self, name: str) -> TrainedModel:
+        """The version before the model ``name``: for ``…_v3`` the highest ``…_vN`` with ``N < 3`` still registered.
+
+        What :func:`~alab_training.compare` is given to compare a model with its previous version by name.
+
+        Raises:
+            ModelNotFoundError: ``name`` is not a registered model, not a versioned name (``…_vN``), or has
+                no earlier version in the registry.
+        """
+        model = self.get(name)
+        base, version = _versioned(model.name)
+        if base is None:
+            raise ModelNotFoundError(f"{model.name!r} is not a versioned name (…_vN): it has no previous version",
+                                     root=self.root, name=name)
+        earlier = [(number, other) for other in self._models()
+                   for other_base, number in [_versioned(other.name)] if other_base == base and number < version]
+        if not earlier:
+            raise ModelNotFoundError(f"no version of {base!r} before v{version} in the registry", root=self.root,
+                                     name=name)
+        return max(earlier, key=lambda found: found[0])[1]
+
     def remove(self, name: str) -> TrainedModel:
         """Delete the model called ``name`` and return what its card said.
 
@@ -187,3 +208,11 @@ class ModelRegistry:
                              folder, model.name)
                 continue
             yield model
+
+
+def _versioned(name: str) -> tuple[str | None, int]:
+    """``("ner_x", 3)`` for ``ner_x_v3``; ``(None, 0)`` for a name without a version."""
+    base, separator, digits = name.rpartition("_v")
+    if not separator or not base or not digits.isdigit():
+        return None, 0
+    return base, int(digits)
