@@ -35,7 +35,13 @@ from alab_training.errors import (
     SelectionError,
     TrainingError,
 )
-from alab_training.exports import load_project
+from alab_training.evaluation.agreement_results import Agreement
+from alab_training.evaluation.annotators import agreement
+from alab_training.evaluation.comparison import Comparison, compare, compare_with_previous
+from alab_training.evaluation.evaluate import evaluate
+from alab_training.evaluation.report import write_report
+from alab_training.evaluation.results import Evaluation, ModelEvaluation
+from alab_training.exports import iter_tasks, load_project
 from alab_training.lifecycle.active_learning import ActiveLearning, ActiveLearningPolicy, rank_by_uncertainty
 from alab_training.lifecycle.deploy import DeployResult, deploy
 from alab_training.lifecycle.jobs import Job, JobRunner, JobStatus
@@ -73,8 +79,10 @@ __all__ = [
     "ActiveLearning",
     "ActiveLearningError",
     "ActiveLearningPolicy",
+    "Agreement",
     "AlabTrainingError",
     "ChoiceAnswer",
+    "Comparison",
     "Completion",
     "CompletionStatus",
     "ConfigError",
@@ -83,6 +91,7 @@ __all__ = [
     "EngineError",
     "EpochFinished",
     "Evaluated",
+    "Evaluation",
     "ExclusionReason",
     "ExportError",
     "FileError",
@@ -103,6 +112,7 @@ __all__ = [
     "LogLine",
     "MissingDependencyError",
     "ModelCardError",
+    "ModelEvaluation",
     "ModelNotFoundError",
     "ModelRegistry",
     "ParamsError",
@@ -128,8 +138,13 @@ __all__ = [
     "TrainingRequest",
     "TrainingResult",
     "TrainingStarted",
+    "agreement",
+    "compare",
+    "compare_with_previous",
     "deploy",
+    "evaluate",
     "hookimpl",
+    "iter_tasks",
     "iter_training",
     "learning_curve",
     "load_config",
@@ -140,6 +155,7 @@ __all__ = [
     "rank_by_uncertainty",
     "select_completions",
     "train",
+    "write_report",
 ]
 
 

@@ -253,22 +253,11 @@ def multilabel_scores(gold: Sequence[Collection[str]], predicted: Sequence[Colle
 
 
 def counted_scores(counts: Mapping[str, tuple[int, int, int]]) -> NerScores:
-    """Scores from counts already made: label → ``(tp, fp, fn)`` (e.g. summed
-    :func:`alab_training.evaluation.matching.exact_counts` of many texts).
-
-    The figures are those of :func:`entity_scores` for the same counts: per label, micro (pooled) and macro.
-
-    Raises:
-        ParamsError: a label is not a string or a count is not a non-negative integer.
-    """
+    """The figures of :func:`entity_scores` from counts already made: label → ``(tp, fp, fn)`` (e.g. summed
+    :func:`alab_training.evaluation.matching.exact_counts`); per label, micro (pooled) and macro."""
     tp, predicted, gold = Counter(), Counter(), Counter()
-    for label, triple in counts.items():
-        _check_str(label, "counts")
-        if not (isinstance(triple, tuple) and len(triple) == 3 and all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in triple)):
-            raise ParamsError("expected (tp, fp, fn) of non-negative integers", field=f"counts[{label!r}]",
-                              value=triple)
-        tp[label], predicted[label], gold[label] = triple[0], triple[0] + triple[1], triple[0] + triple[2]
+    for label, (hits, false_positives, false_negatives) in counts.items():
+        tp[label], predicted[label], gold[label] = hits, hits + false_positives, hits + false_negatives
     return NerScores(*_summarise(tp=tp, predicted=predicted, gold=gold))
 
 
