@@ -1,13 +1,14 @@
 # Two entry points, both safe on a fresh machine: `make demo` (the main job) and `make test` (the tests).
 # Every install step lives here: the virtualenv, the Python packages, the Spark NLP jars (fetched once from Maven
-# Central into ~/.cache/alab-training, then reused offline) and, for the tests, a Label Studio of its own.
+# Central into ~/.cache/alab-training, then reused offline) and, for the tests, a Label Studio of its own and the
+# browser the report is tested in.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup engine label-studio test demo clean
+.PHONY: setup engine label-studio browser test demo clean
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "installing a Java runtime (Spark needs Java 17)"; \
@@ -30,7 +31,12 @@ engine: setup
 label-studio: setup
 	$(BIN)/python tools/label_studio.py install --quiet
 
-test: engine label-studio
+# The report's tests open it in a real headless browser: Debian's Chromium.
+browser:
+	@command -v chromium >/dev/null || { echo "installing Chromium (the report's tests render it headless)"; \
+	  apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: engine label-studio browser
 	$(BIN)/python -m pytest
 
 # Trains NER on NCBI-disease (bundled as an Annotation Lab export) and scores it on the devel tasks.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from alab_training.cli.render import Progress, score_table, selection_report
 from alab_training.exports import load_project
@@ -29,20 +29,30 @@ def _select(args: argparse.Namespace, out: TextIO) -> int:
     )
     project = load_project(args.export, config=args.config, name=args.name, strict=args.strict)
     selection = select_completions(project, params)
+    beside = _agreement_of(project, params) if args.agreement else None
     if args.json:
         json.dump({
             "used": [{"task": i.task.id, "completion": i.completion.id, "split": i.split} for i in selection.items],
             "excluded": [{"task": t.id, "reason": r.code, "message": r.message} for t, r in selection.excluded],
             "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in project.warnings],
+            **({"agreement": beside.as_dict()} if beside is not None else {}),
         }, out, indent=2)
         out.write("\n")
         return 0
     selection_report(selection, out)
+    if beside is not None:
+        out.write(f"\nannotator agreement (every submitted completion, before selection)\n{beside.table()}\n")
     if project.warnings:
         out.write(f"\n{len(project.warnings)} item(s) left out while loading:\n")
         for warning in project.warnings:
             out.write(f"  {warning.path}: {warning.message}\n")
     return 0
+
+
+def _agreement_of(project: Any, params: TrainingParams) -> Any:
+    from alab_training.evaluation.annotators import agreement
+
+    return agreement(project, params)
 
 
 def _training_params(args: argparse.Namespace) -> TrainingParams:
@@ -72,7 +82,15 @@ def _train(args: argparse.Namespace, out: TextIO) -> int:
     if result.deployment is not None:
         where = result.deployment.written or "nowhere (the config did not come from a file)"
         out.write(f"\ndeployed: {len(result.deployment.changed)} model attribute(s) set; config written to {where}\n")
+    _report(result, args, out)
     return 0
+
+
+def _report(result: Any, args: argparse.Namespace, out: TextIO) -> None:
+    if args.report:
+        from alab_training.evaluation.report import write_report
+
+        out.write(f"report: {write_report(result, args.report)}\n")
 
 
 def _learning_curve(args: argparse.Namespace, out: TextIO) -> int:
@@ -93,6 +111,7 @@ def _learning_curve(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"figures: {args.json}\n")
     if args.plot:
         out.write(f"plot:    {plot_learning_curve(curve, args.plot)}\n")
+    _report(curve, args, out)
     return 0
 
 
@@ -123,6 +142,7 @@ def _training_options(command: argparse.ArgumentParser) -> None:
                                               "name of a model in --output)")
     command.add_argument("--script", help="with --type script: your training script (see docs/custom-scripts.md)")
     command.add_argument("--script-timeout", type=float, help="seconds before the script is stopped")
+    command.add_argument("--report", metavar="HTML", help="also write a report to look at (one HTML file)")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -142,6 +162,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     select.add_argument("--seed", type=int, default=42, help="seed of the split")
     select.add_argument("--strict", action="store_true", help="fail on the first bad item instead of leaving it out")
     select.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    select.add_argument("--agreement", action="store_true", help="also show how far the annotators agree "
+                                                                 "(before selection picks one completion)")
     select.set_defaults(run=_select)
 
     training = commands.add_parser("train", help="train models from an export")
