@@ -60,8 +60,8 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 def test_train_prints_scores_and_paths(spark, tmp_path, capsys):
     tasks = json.loads((REPO / "examples" / "ncbi_disease" / "export.json").read_text())
     export = tmp_path / "small.json"
-    export.write_text(json.dumps([t for t in tasks if not t.get("tags")][:12]
-                                 + [t for t in tasks if t.get("tags")][:3]))
+    small = [t for t in tasks if not t.get("tags")][:12] + [t for t in tasks if t.get("tags")][:3]
+    export.write_text(json.dumps(small))
     code, text = run("train", str(export), "--config", str(REPO / "examples" / "ncbi_disease" / "config.xml"),
                      "--name", "cli", "--test-tags", "test", "--epochs", "2", "--output", str(tmp_path / "models"))
     assert code == 0

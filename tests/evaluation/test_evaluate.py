@@ -173,6 +173,19 @@ def test_the_evaluation_report_shows_the_api_figures_in_a_browser(ncbi_evaluatio
     assert shown[f"{scored.name}.schemes.partial.f1"] == f"{scored.schemes.overall.partial.f1:.4f}"
 
 
+
+def test_the_comparison_report_shows_the_deltas_and_the_verdict_in_a_browser(ncbi, spark, tmp_path):
+    from alab_training import write_report
+
+    project, registry = ncbi
+    comparison = compare_with_previous("ner_ncbi_annotation_manual_v2", project, TEST_SIDE, registry=registry,
+                                       spark=spark)
+    shown = page_metrics(render(write_report(comparison, tmp_path / "comparison.html"), tmp_path))
+    assert shown["delta.micro.verdict"] == comparison.verdict == "better"
+    for label, delta in {**comparison.deltas.per_label, "micro": comparison.deltas.micro}.items():
+        for field in ("baseline", "candidate", "delta", "low", "high"):
+            assert shown[f"delta.{label}.{field}"] == f"{getattr(delta, field):.4f}", (label, field)
+
 # -- a mixed project: NER, assertion and classification predicted together ---------------------------------------
 
 

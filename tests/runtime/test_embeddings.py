@@ -27,7 +27,8 @@ def test_no_default_for_other_languages():
 
 def test_glove_text_file():
     source = resolve_embeddings(str(GLOVE))
-    assert (source.dimension, source.case_sensitive, source.format, source.word2vec_header) == (50, False, "text", False)
+    assert (source.dimension, source.case_sensitive, source.format, source.word2vec_header) == \
+        (50, False, "text", False)
 
 
 def test_word2vec_text_with_header_and_case(tmp_path):

@@ -56,7 +56,8 @@ def _scores_block(model: str, rows: Mapping[str, Any], *, what: str) -> str:
 
 def evaluation_sections(evaluation: Any) -> list[str]:
     """An :class:`~alab_training.Evaluation`: per model its scores, charts, schemes; then the errors."""
-    sections = [section("What was evaluated", f"<p>{len(evaluation.tasks)} task(s) of {markup.escape(evaluation.project)}"
+    sections = [section("What was evaluated",
+                        f"<p>{len(evaluation.tasks)} task(s) of {markup.escape(evaluation.project)}"
                         f" ({'the held-out side' if evaluation.side == 'test' else 'every selected task'}); "
                         f"models: {markup.escape(', '.join(m.name for m in evaluation.models))}.</p>")]
     for model in evaluation.models:
