@@ -63,10 +63,13 @@ def test_train_prints_scores_and_paths(spark, tmp_path, capsys):
     small = [t for t in tasks if not t.get("tags")][:12] + [t for t in tasks if t.get("tags")][:3]
     export.write_text(json.dumps(small))
     code, text = run("train", str(export), "--config", str(REPO / "examples" / "ncbi_disease" / "config.xml"),
-                     "--name", "cli", "--test-tags", "test", "--epochs", "2", "--output", str(tmp_path / "models"))
+                     "--name", "cli", "--test-tags", "test", "--epochs", "2", "--output", str(tmp_path / "models"),
+                     "--report", str(tmp_path / "training.html"))
     assert code == 0
     assert "ner_cli_annotation_manual (ner)" in text and "Disease" in text and "micro" in text
     assert f"model: {tmp_path / 'models' / 'ner_cli_annotation_manual'}" in text
+    assert f"report: {tmp_path / 'training.html'}" in text
+    assert 'data-metric="ner_cli_annotation_manual.micro.f1"' in (tmp_path / "training.html").read_text()
     progress = capsys.readouterr().err
     assert "training ner:" in progress and "epoch 2/2" in progress
 
