@@ -217,7 +217,9 @@ def test_mixed_project_scores_every_kind_from_one_predict(negex, negex_evaluatio
     assert assertion.scores.as_dict()["macro"]["f1"] == pytest.approx(
         result.model("assertion").metrics["macro"]["f1"], abs=0.02)
     classification = negex_evaluation.model("classification")
-    assert classification.control == "temporality" and classification.examples == len(test_items)
+    # A task counts when its gold answers the control (the reader drops the few answers outside the config).
+    answered = [t for t in test_items if any(c.from_name == "temporality" for c in t.completions[0].choices)]
+    assert classification.control == "temporality" and classification.examples == len(answered) > 0
     kinds = {row.kind for row in negex_evaluation.errors}
     assert kinds <= {"false_positive", "false_negative", "wrong_boundary", "wrong_type", "wrong_type_and_boundary",
                      "wrong_status", "wrong_class"}
