@@ -19,7 +19,12 @@ from alab_training import (
     ModelRegistry,
     ParamsError,
     TrainingParams,
+    agreement,
+    compare,
+    compare_with_previous,
     deploy,
+    evaluate,
+    iter_tasks,
     iter_training,
     learning_curve,
     load_model,
@@ -29,6 +34,7 @@ from alab_training import (
     rank_by_uncertainty,
     select_completions,
     train,
+    write_report,
 )
 from alab_training.arguments import expect_bool, expect_names, expect_number, expect_path, shown
 from alab_training.errors import AlabTrainingError
@@ -81,12 +87,22 @@ def calls(project, tmp_path):
         "plot_learning_curve.curve": lambda odd: plot_learning_curve(odd, tmp_path / "x.png"),
         "ActiveLearning.state_dir": lambda odd: ActiveLearning(odd),
         "JobRunner.root": lambda odd: JobRunner(odd),
+        "evaluate.project": lambda odd: evaluate(model, odd),
+        "evaluate.params": lambda odd: evaluate(model, project, odd),
+        "compare.project": lambda odd: compare(model, model, odd),
+        "compare_with_previous.name": lambda odd: compare_with_previous(odd, project, registry=tmp_path),
+        "compare_with_previous.project": lambda odd: compare_with_previous("ner_x", odd, registry=tmp_path),
+        "agreement.params": lambda odd: agreement(project, odd),
+        "iter_tasks.export": lambda odd: iter_tasks(odd, config=NER_CONFIG),
+        "write_report.result": lambda odd: write_report(odd, tmp_path / "report.html"),
     }
 
 
 #: Values that are of the right type for an argument, so not refused there (a type: every value of it).
 ACCEPTED = {
-    "train.params": (None,), "select_completions.params": (None,), "learning_curve.params": (None,),
+    "train.params": (None,), "evaluate.params": (None,), "agreement.params": (None,),
+    "iter_tasks.export": ("x", Path(".")), "compare_with_previous.name": ("x", "with\0nul"),
+    "select_completions.params": (None,), "learning_curve.params": (None,),
     "train.known_models": (None, {}), "deploy.known_models": (None, {}), "deploy.registry": (None,),
     "train.on_event": (None,), "deploy.model": (("a",), "", "x", "with\0nul"), "train.output_dir": ("x", Path(".")),
     "load_model.path": ("x", Path("."), "with\0nul"), "deploy.target": ("", "x", b"x", Path("."), "with\0nul"),

@@ -23,7 +23,7 @@ from alab_training.evaluation.agreement import agreement as agreement_of_tasks
 from alab_training.evaluation.agreement_results import Agreement
 from alab_training.exports import iter_tasks
 from alab_training.model import Project, Task
-from alab_training.params import TrainingParams
+from alab_training.params import TrainingParams, params_argument
 
 __all__ = ["agreement"]
 
@@ -53,7 +53,7 @@ def agreement(
         ParamsError: no config for a path or an iterable, or a bad setting.
         ExportError, ConfigError: the export or the config cannot be read.
     """
-    params = params if params is not None else TrainingParams()
+    params = params_argument(params)
     if isinstance(project, Project):
         config = config if config is not None else project.config
     elif config is None:

@@ -14,13 +14,14 @@ from typing import Any
 
 import attrs
 
+from alab_training.arguments import expect, expect_text
 from alab_training.errors import ParamsError
 from alab_training.evaluation.bootstrap import BootstrapComparison, paired_bootstrap
 from alab_training.evaluation.evaluate import ModelSource, evaluate, load_models
 from alab_training.evaluation.results import ModelEvaluation
 from alab_training.lifecycle.registry import ModelRegistry
 from alab_training.model import Project
-from alab_training.params import TrainingParams
+from alab_training.params import TrainingParams, params_argument
 
 __all__ = ["Comparison", "compare", "compare_with_previous"]
 
@@ -100,6 +101,8 @@ def compare(
     Raises:
         ParamsError: the two are of different kinds, a setting is out of range, or there is no task.
     """
+    expect(project, "project", Project, "a Project (load_project)")
+    params = params_argument(params)
     baseline_model, candidate_model = (load_models(model, spark) for model in (model_a, model_b))
     for field, loaded in (("model_a", baseline_model), ("model_b", candidate_model)):
         if len(loaded) != 1:
@@ -137,5 +140,7 @@ def compare_with_previous(
         ModelNotFoundError: ``name`` is not registered or has no earlier version (see
             :meth:`~alab_training.ModelRegistry.previous`).
     """
+    expect_text(name, "name")
+    expect(project, "project", Project, "a Project (load_project)")
     models = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
     return compare(models.previous(name), models.get(name), project, params, **settings)

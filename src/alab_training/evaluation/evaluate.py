@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from alab_training.arguments import expect
 from alab_training.config import TRAINING_TYPES
 from alab_training.errors import ParamsError
 from alab_training.evaluation.errors_table import ErrorTable
@@ -30,7 +31,7 @@ from alab_training.evaluation.scoring import (
 )
 from alab_training.lifecycle.prediction import load_model, predict
 from alab_training.model import Project, TrainedModel, TrainingResult
-from alab_training.params import TrainingParams
+from alab_training.params import TrainingParams, params_argument
 from alab_training.selection import Selection, select_completions
 from alab_training.trainers.base import LoadedModel, PredictionInput
 from alab_training.trainers.classification.examples import choices_control
@@ -73,7 +74,8 @@ def evaluate(
         ModelCardError: a folder is not a model.
         PluginError: no installed trainer predicts a model's kind.
     """
-    params = params if params is not None else TrainingParams()
+    expect(project, "project", Project, "a Project (load_project)")
+    params = params_argument(params)
     side, selection = evaluated_selection(project, params)
     loaded = _by_kind(load_models(models, spark))
     config = project.config
