@@ -70,7 +70,7 @@ def sms_rows(data: Path, splits: dict) -> list[tuple[str, list[str], bool]]:
 def trec_rows(data: Path, splits: dict) -> list[tuple[str, list[str], bool]]:
     """``(question, [coarse label], is_test)`` of the official TREC split (the files are Latin-1)."""
     def read(name: str, md5: str) -> list[tuple[str, str]]:
-        lines = _checked(data / "trec_qc" / name, md5).read_bytes().decode("latin-1").splitlines()
+        lines = _checked(data / name, md5).read_bytes().decode("latin-1").splitlines()
         return [(text, label.split(":")[0]) for label, text in (line.split(" ", 1) for line in lines)]
 
     train_rows = read(splits["train_file"], splits["train_md5"])
