@@ -25,7 +25,8 @@ __all__ = ["Record", "records"]
 
 _LINE_BREAK = re.compile(r"[\r\n]")
 #: A field in quotes: anything but a quote, or a doubled one (one quote of the text), up to the closing quote.
-_QUOTED = re.compile(r'"((?:[^"]+|"")*)"')
+#: Possessive: a quote that never closes must fail in one pass, not backtrack through every split of the text.
+_QUOTED = re.compile(r'"((?:[^"]++|"")*+)"')
 
 
 @attrs.frozen
