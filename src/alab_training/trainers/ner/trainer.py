@@ -47,22 +47,15 @@ class NerTrainer(Trainer):
     default_embeddings = {"en": "glove_6b_50d"}
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
-        """Entity spans per text, as export ``labels`` items with code-point offsets and confidences.
-
-        The saved pipeline runs as a Spark NLP ``LightPipeline`` in the JVM, texts in parallel, and only the
-        chunks cross to Python: a DataFrame would cost a Spark job per call, and the Python ``LightPipeline``
-        converts every token's annotation.
-        """
-        chunks = _light_pipeline(model).fullAnnotateJava([item.text for item in items])
+        """Entity spans per text, as export ``labels`` items with code-point offsets and confidences."""
         from_name = model.extra.get("from_name", "label")
         to_name = model.extra.get("to_name", "text")
         results = []
-        for item, columns in zip(items, chunks):
+        for item, chunks in zip(items, _chunks(spark, model, [item.text for item in items])):
             to_code_point = offset_mapper(item.text)
             found = []
-            for chunk in columns.get("ner_chunk") or []:
-                metadata = chunk.metadata()
-                start, end = to_code_point(chunk.begin()), to_code_point(chunk.end() + 1)
+            for begin, end, metadata in chunks:
+                start, end = to_code_point(begin), to_code_point(end + 1)
                 confidence = float(metadata.get("confidence") or "nan")
                 found.append({"id": f"{model.model.name}-{item.task_id}-{len(found)}", "from_name": from_name,
                               "to_name": to_name, "type": "labels",
@@ -105,6 +98,23 @@ def _light_pipeline(model: LoadedModel) -> Any:
         light = internal._LightPipeline(model.pipeline, False).apply()
         _LIGHT_PIPELINES[model.pipeline] = light
     return light
+
+
+def _chunks(spark: Any, model: LoadedModel, texts: list[str]) -> list[list[tuple[int, int, dict[str, str]]]]:
+    """Per text, its entity chunks as ``(begin, end inclusive, metadata)`` in UTF-16 offsets.
+
+    In a local session the saved pipeline runs as a Spark NLP ``LightPipeline`` in the JVM, texts in parallel, and
+    only the chunks cross to Python: a DataFrame costs a Spark job per call. On a cluster the DataFrame is kept: the
+    driver's ``LightPipeline`` runs every annotator on the driver alone (seen: the cluster check's five texts were
+    not done after 10 minutes on its 3 GB driver).
+    """
+    if str(spark.sparkContext.master).startswith("local"):
+        return [[(chunk.begin(), chunk.end(), dict(chunk.metadata())) for chunk in columns.get("ner_chunk") or []]
+                for columns in _light_pipeline(model).fullAnnotateJava(texts)]
+    frame = spark.createDataFrame(list(enumerate(texts)), "row int, text string")
+    found = {row["row"]: [(chunk["begin"], chunk["end"], dict(chunk["metadata"])) for chunk in row["ner_chunk"]]
+             for row in model.pipeline.transform(frame).select("row", "ner_chunk").toLocalIterator()}
+    return [found.get(index, []) for index in range(len(texts))]
 
 
 class _NerRun(TrainerRun):
