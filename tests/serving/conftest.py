@@ -12,7 +12,7 @@ import pytest
 
 from alab_training import TrainingParams
 from alab_training.serving import Service, ServiceConfig
-from tests.lifecycle.jobs.support import PLUGINS, Gates, child_environment
+from tests.lifecycle.jobs.support import PLUGINS, Gates, gates_in
 from tests.serving.support import LEGACY_TOKEN, FakeLabelStudio
 
 GAZETTEER = TrainingParams(training_type="gazetteer")
@@ -60,12 +60,7 @@ def fake_ls():
 @pytest.fixture
 def gates(tmp_path, monkeypatch) -> Gates:
     """The gated trainer's gates; also puts the test plugins on the training processes' path."""
-    folder = tmp_path / "gates"
-    folder.mkdir()
-    monkeypatch.setenv("ALAB_TRAINING_TEST_GATE", str(folder))
-    for name, value in child_environment().items():
-        monkeypatch.setenv(name, value)
-    return Gates(folder)
+    return gates_in(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -3,17 +3,12 @@ from __future__ import annotations
 import pytest
 
 from alab_training.lifecycle.jobs import JobRunner
-from tests.lifecycle.jobs.support import PLUGINS, Gates, child_environment
+from tests.lifecycle.jobs.support import PLUGINS, gates_in
 
 
 @pytest.fixture
 def gates(tmp_path, monkeypatch):
-    folder = tmp_path / "gates"
-    folder.mkdir()
-    monkeypatch.setenv("ALAB_TRAINING_TEST_GATE", str(folder))
-    for name, value in child_environment().items():
-        monkeypatch.setenv(name, value)
-    return Gates(folder)
+    return gates_in(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alab_training import Project, TrainingParams, load_project
 from tests.conftest import NER_CONFIG, REPO
@@ -39,6 +40,17 @@ def unannotated(name: str) -> Project:
     """Tasks nobody submitted a completion for: nothing to train on."""
     return load_project([{"id": i, "data": {"text": "Fever and cough."}} for i in range(5)], config=NER_CONFIG,
                         name=name)
+
+
+def gates_in(tmp_path: Path, monkeypatch: Any) -> Gates:
+    """A fresh gates folder the training processes find (``$ALAB_TRAINING_TEST_GATE``), with the test plugins on
+    their path."""
+    folder = tmp_path / "gates"
+    folder.mkdir()
+    monkeypatch.setenv("ALAB_TRAINING_TEST_GATE", str(folder))
+    for name, value in child_environment().items():
+        monkeypatch.setenv(name, value)
+    return Gates(folder)
 
 
 class Gates:
