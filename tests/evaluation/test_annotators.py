@@ -14,7 +14,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from alab_training import Agreement, ParamsError, TrainingParams, agreement, iter_tasks, load_project
 from alab_training.cli import main
-from tests.evaluation.browser import page_metrics, render
+from tests.browser import page_metrics, render
 
 CONFIG = """<View>
   <Text name="text" value="$text"/>

@@ -11,7 +11,7 @@ from alab_training import ParamsError, TrainedModel, TrainingResult, write_repor
 from alab_training.evaluation.served import served_metrics
 from alab_training.lifecycle.learning_curve import CurvePoint, LearningCurve
 from alab_training.model_card import write_model_card
-from tests.evaluation.browser import page_metrics, render
+from tests.browser import page_metrics, render
 
 
 def scores(f1: float, support: int) -> dict[str, float]:

@@ -12,12 +12,15 @@ what ``predict()`` of that model says. Then Label Studio's own "every N annotati
 (``min_annotations_to_start_training``) asks for a training — its 25th annotation is a skip, beside a draft,
 and neither is trained on; the backend is restarted while that training runs; re-saving an annotation and the
 button both ask again, and nothing trains twice; the new model is served, Label Studio predicts again, and
-again stores what ``predict()`` says.
+again stores what ``predict()`` says. Last, Label Studio's labeling page, opened in a real headless Chromium
+after logging in, shows the model's spans on a task (its screenshot is ``labeling-page.png`` in the test's
+temporary folder; ``docs/images/label-studio-labeling.png`` is one).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 
 import pytest
@@ -25,6 +28,7 @@ import pytest
 from alab_training import JobStatus, ModelRegistry, load_model, predict
 from alab_training.lifecycle.jobs import JobStore
 from alab_training.serving import LabelStudioAPI
+from tests.browser import browser, not_blank
 from tests.conftest import REPO
 from tests.serving.support import NER_CONFIG, Backend, eventually, ls_result, ncbi_sentences
 
@@ -168,6 +172,30 @@ def _every_25_with_a_restart_mid_training(story: Story) -> str:
     return second.id
 
 
+def _labeling_page_shows_the_spans(story: Story, version: str, scratch) -> None:
+    """The labeling page of a task the model found spans in highlights the spans of one stored prediction."""
+    stored = story.client.predictions(story.project_id)
+    task = next(p["task"] for p in stored if p["model_version"] == version and p["result"])
+    spans = {p["model_version"]: sorted(r["value"]["text"] for r in p["result"]) for p in stored if p["task"] == task}
+    server = story.label_studio
+    with browser(scratch / "chromium-profile") as tab:
+        tab.open(f"{server.url}/user/login/")
+        tab.wait_for("document.querySelector('input[name=email]') !== null", 60, "the login form")
+        tab.run(f"document.querySelector('input[name=email]').value = {json.dumps(server.username)};"
+                f"document.querySelector('input[name=password]').value = {json.dumps(server.password)};"
+                "document.querySelector('input[name=email]').form.submit()")
+        tab.wait_for("location.pathname !== '/user/login/' && document.readyState === 'complete'", 60,
+                     "the page after logging in")
+        tab.open(f"{server.url}/projects/{story.project_id}/data?task={task}")
+        shown = tab.wait_for("[...document.querySelectorAll('.htx-highlight')].map(e => e.textContent)", 120,
+                             "the model's spans highlighted")
+        time.sleep(1)  # the panels beside the text finish drawing
+        png = tab.screenshot()
+    (scratch / "labeling-page.png").write_bytes(png)
+    not_blank(png)
+    assert sorted(shown) in spans.values(), (shown, spans)
+
+
 def test_label_studio_trains_serves_and_never_trains_twice(label_studio, tmp_path, spark):
     story = Story(label_studio, tmp_path)
     try:
@@ -188,6 +216,7 @@ def test_label_studio_trains_serves_and_never_trains_twice(label_studio, tmp_pat
         personal = story.client.request("POST", "/api/token/", {})["token"]
         assert LabelStudioAPI(label_studio.url, personal).export(story.project_id) == \
             story.client.export(story.project_id)
+        _labeling_page_shows_the_spans(story, v2, tmp_path)
     finally:
         story.backend.stop()
     log = story.backend.log.read_text()
