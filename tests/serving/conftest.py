@@ -1,19 +1,24 @@
-"""Fixtures of the service's unit tests: a fake Label Studio API and services on real job runners whose
-trainings are the example gazetteer (and its gated variant), so that no test here needs Spark."""
+"""Fixtures of the service's unit tests: a fake Label Studio API, services on real job runners whose trainings
+are the example gazetteer (and its gated variant), so that no test here needs Spark, and one behind HTTP."""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 
 from alab_training import TrainingParams
 from alab_training.serving import Service, ServiceConfig
+from alab_training.serving.http import create_app
 from tests.lifecycle.jobs.support import PLUGINS, Gates, gates_in
-from tests.serving.support import LEGACY_TOKEN, FakeLabelStudio
+from tests.serving.support import AUTH, LEGACY_TOKEN, FakeLabelStudio
 
 GAZETTEER = TrainingParams(training_type="gazetteer")
 GATED = TrainingParams(training_type="gated")
@@ -88,3 +93,27 @@ def make_service(tmp_path, fake_ls, gates, fake_models):
             for job in service.runner.jobs(status=["queued", "running"]):
                 service.runner.cancel(job.id)
             service.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served(make_service):
+    """``(url, service)``: a service behind create_app on uvicorn, with basic auth and a 4 KiB body limit."""
+    service = make_service()
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service, basic_auth=AUTH, max_body=4096), host="127.0.0.1",
+                                           port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", service
+    server.should_exit = True
+    thread.join(20)

@@ -23,6 +23,10 @@ from tests.conftest import REPO
 NCBI_EXPORT = REPO / "examples" / "ncbi_disease" / "export.json"
 NER_CONFIG = (REPO / "examples" / "ncbi_disease" / "config.xml").read_text()
 LEGACY_TOKEN = "0123456789abcdef0123456789abcdef01234567"
+#: The basic auth the HTTP tests' service asks for, and headers with the right and a wrong password.
+AUTH = ("label-studio", "s3cret-pass")
+GOOD = {"Authorization": "Basic " + base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()}
+BAD = {"Authorization": "Basic " + base64.b64encode(f"{AUTH[0]}:wrong".encode()).decode()}
 #: A JWT-shaped personal access token (header {"alg": "HS256", "typ": "JWT"}).
 PERSONAL_TOKEN = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCIsInVzZXJfaWQiOjF9."
                   "c2lnbmF0dXJlLW5vdC1jaGVja2Vk")

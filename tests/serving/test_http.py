@@ -3,49 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import io
 import logging
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 
 from alab_training.errors import AlabTrainingError, ParamsError
 from alab_training.serving.command import RedactSecrets, add_serve_command, is_loopback, run, training_params
-from alab_training.serving.http import create_app
-from tests.serving.support import LEGACY_TOKEN, http_json, setup_body, webhook
-
-AUTH = ("label-studio", "s3cret-pass")
-GOOD = {"Authorization": "Basic " + base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()}
-BAD = {"Authorization": "Basic " + base64.b64encode(f"{AUTH[0]}:wrong".encode()).decode()}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def served(make_service):
-    """``(url, service)``: a service behind create_app on uvicorn, with basic auth and a 4 KiB body limit."""
-    service = make_service()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, basic_auth=AUTH, max_body=4096), host="127.0.0.1",
-                                           port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", service
-    server.should_exit = True
-    thread.join(20)
+from tests.serving.support import BAD, GOOD, LEGACY_TOKEN, http_json, setup_body, webhook
 
 
 def test_every_endpoint_answers_json(served):

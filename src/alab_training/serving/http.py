@@ -1,8 +1,8 @@
-"""The HTTP layer: the protocol's five endpoints on Starlette, served by uvicorn (``pip install
-'alab-training[serve]'``).
+"""The HTTP layer: the protocol's five endpoints, and ``GET /metrics`` for the host, on Starlette, served by
+uvicorn (``pip install 'alab-training[serve]'``).
 
-Thin on purpose: read the body (at most ``max_body`` bytes), parse the JSON, check HTTP basic auth, call the
-:class:`~alab_training.serving.service.Service` handler, write its dict as JSON. A
+Thin on purpose: check HTTP basic auth, read the body (at most ``max_body`` bytes, parsed as JSON) or the query
+string, call the :class:`~alab_training.serving.service.Service` handler, write its dict as JSON. A
 :class:`~alab_training.errors.ProtocolError` becomes its status with ``{"error": "<one line>"}``; anything
 else is logged with its traceback and answered 500 ``{"error": "internal error …"}`` — a caller never sees a
 traceback. ``/predict`` runs on a small thread pool of its own (Spark blocks; the model server lets one batch
@@ -73,6 +73,16 @@ async def _read_json(request: Request, limit: int) -> Any:
         raise ProtocolError(400, f"malformed JSON: {exc}") from None
 
 
+def _query(request: Request) -> dict[str, Any]:
+    """The query string as a dict: a parameter given once is its value, one given more often the list of its
+    values, which the handler refuses rather than the layer picking one."""
+    found: dict[str, Any] = {}
+    for key in request.query_params.keys():
+        values = request.query_params.getlist(key)
+        found[key] = values[0] if len(values) == 1 else values
+    return found
+
+
 def _authorized(request: Request, credentials: tuple[str, str] | None) -> bool:
     if credentials is None:
         return True
@@ -102,12 +112,15 @@ def create_app(service: Service, *, basic_auth: tuple[str, str] | None = None,
     limiter: dict[str, Any] = {}
 
     def endpoint(handler: Callable[[Any], dict[str, Any]], *, body: bool, pool: str | None,
-                 status: int = 200) -> Callable[[Request], Any]:
+                 status: int = 200, query: bool = False) -> Callable[[Request], Any]:
         async def respond(request: Request) -> JSONResponse:
             if not _authorized(request, basic_auth):
                 return _error(401, "authentication required", {"WWW-Authenticate": 'Basic realm="alab-training"'})
             try:
-                payload = await _read_json(request, max_body) if body else None
+                if query:
+                    payload: Any = _query(request)
+                else:
+                    payload = await _read_json(request, max_body) if body else None
                 if pool is None:
                     answer = handler(payload)
                 else:
@@ -143,6 +156,8 @@ def create_app(service: Service, *, basic_auth: tuple[str, str] | None = None,
         Route("/webhook", endpoint(service.webhook, body=True, pool="default", status=201), methods=["POST"]),
         # Label Studio sends a JSON body with this GET (the project); a POST is accepted too.
         Route("/versions", endpoint(service.versions, body=True, pool="default"), methods=["GET", "POST"]),
+        # Not Label Studio's: the served versions' scores for the host. It reads model cards, so off the loop.
+        Route("/metrics", endpoint(service.metrics, body=False, query=True, pool="default"), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_routed}, lifespan=lifespan)
 

@@ -20,6 +20,7 @@ __all__ = [
     "UNTRAINED",
     "label_config",
     "ls_prediction",
+    "metrics_project",
     "parse_project_id",
     "prediction_tasks",
     "require_object",
@@ -66,6 +67,20 @@ def parse_project_id(value: Any, where: str = "project") -> int:
             return int(head)
     raise ProtocolError(400, f"{where}: expected a project id such as \"12\" or \"12.1700000000\", got "
                              f"{_short(value)}")
+
+
+def metrics_project(query: Any) -> int | None:
+    """The project ``/metrics`` is asked about (``?project=ID``), ``None`` for all of them.
+
+    Raises:
+        ProtocolError: 400 for another parameter (a misspelt ``project`` would otherwise answer every project),
+            a project given twice, or one that is not a project id.
+    """
+    query = require_object({} if query is None else query, "the query")
+    unknown = sorted(set(query) - {"project"})
+    if unknown:
+        raise ProtocolError(400, f"unknown query parameter {_short(unknown[0])}: /metrics takes only project=ID")
+    return None if query.get("project") is None else parse_project_id(query["project"])
 
 
 def webhook_project(body: dict[str, Any]) -> tuple[int, str, str | None]:

@@ -9,10 +9,11 @@
   background work (:mod:`~alab_training.serving.work`).
 
 Requests never train and never wait for Label Studio: webhooks queue work for a background thread;
-``/health``, ``/setup`` and ``/versions`` answer from memory; only ``/predict`` touches Spark, through the warm
-models of :class:`~alab_training.serving.served.ModelServer` (on one Spark thread). When a job succeeds (and
-deploy is on) a second background thread loads its models and switches the project to them; ``/setup`` then
-reports the new ``model_version``, which makes Label Studio predict again. The service writes nothing outside
+``/health``, ``/setup`` and ``/versions`` answer from memory, ``/metrics`` from memory and the served models'
+cards; only ``/predict`` touches Spark, through the warm models of
+:class:`~alab_training.serving.served.ModelServer` (on one Spark thread). When a job succeeds (and deploy is on)
+a second background thread loads its models and switches the project to them; ``/setup`` then reports the new
+``model_version``, which makes Label Studio predict again. The service writes nothing outside
 the root folder (the engine's shared caches — jars, embeddings, graphs — stay where the library keeps them).
 """
 
@@ -29,13 +30,14 @@ from typing import Any
 import attrs
 
 from alab_training.errors import ModelsLoadingError, ProtocolError, ServingError
+from alab_training.evaluation.served import served_metrics
 from alab_training.lifecycle.active_learning import ActiveLearning
 from alab_training.lifecycle.jobs import JobRunner, JobStatus
 from alab_training.params import TrainingParams
 from alab_training.serving import protocol
 from alab_training.serving.ls_client import LabelStudioAPI
 from alab_training.serving.served import ModelServer
-from alab_training.serving.state import StateStore
+from alab_training.serving.state import ProjectState, StateStore
 from alab_training.serving.triggers import Trainings
 from alab_training.serving.work import Work, WorkQueue
 
@@ -199,6 +201,25 @@ class Service:
         versions = [version for state in self.store.all() for version in state.versions]
         return {"versions": list(dict.fromkeys(versions))}
 
+    def metrics(self, query: Any = None) -> dict[str, Any]:
+        """``GET /metrics``: the scores of every model version each project served, from the models' cards.
+
+        ``{project id: {model_version: {model name: metrics}}}`` (see
+        :func:`~alab_training.evaluation.served.served_metrics`) for every known project, or for the one
+        ``query["project"]`` names (``?project=ID``). Read from the cards on each call: nothing is loaded and
+        Spark is never touched.
+
+        Raises:
+            ProtocolError: 400 for a malformed query, 404 for a project this service never saw.
+        """
+        project_id = protocol.metrics_project(query)
+        states = self.store.all() if project_id is None else [self._known(project_id)]
+        # Keyed by the Label Studio id, as ?project= and the other endpoints name projects: every known project
+        # has one, while a project only set up has no name yet (the model names show the name anyway).
+        projects = [{"name": str(state.id), "versions": state.versions, "model_version": state.model_version}
+                    for state in states]
+        return served_metrics(projects, self.config.root / "models")
+
     def predict(self, body: Any) -> dict[str, Any]:
         """``POST /predict``: one result per task, in order, from the project's served models.
 
@@ -209,14 +230,11 @@ class Service:
                 while the project's models are still loading after ``predict_wait`` seconds.
         """
         body = protocol.require_object(body)
-        project_id = protocol.parse_project_id(body.get("project"))
-        state = self.store.get(project_id)
-        if state is None:
-            raise ProtocolError(404, f"unknown project {project_id}: connect the backend to it first (/setup)")
+        state = self._known(protocol.parse_project_id(body.get("project")))
         config = protocol.label_config(body.get("label_config") or state.label_config)
         tasks = protocol.prediction_tasks(body.get("tasks"), config)
         try:
-            served, predictions = self.models.predict(project_id, tasks, wait=self.config.predict_wait)
+            served, predictions = self.models.predict(state.id, tasks, wait=self.config.predict_wait)
         except ModelsLoadingError as exc:
             raise ProtocolError(503, f"{exc}; try again shortly") from None
         if served is None:
@@ -255,6 +273,12 @@ class Service:
         return {"status": "ok", "action": action, "queued": True}
 
     # -- behind the protocol ---------------------------------------------------------------------------------
+
+    def _known(self, project_id: int) -> ProjectState:
+        state = self.store.get(project_id)
+        if state is None:
+            raise ProtocolError(404, f"unknown project {project_id}: connect the backend to it first (/setup)")
+        return state
 
     def _api_for(self, project_id: int) -> LabelStudioAPI | None:
         return self._api if self._api is not None else self._setup_apis.get(project_id)
