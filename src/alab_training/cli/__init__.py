@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from alab_training.cli import evaluation, models, training
+from alab_training.cli import evaluation, models, prediction, training
 from alab_training.errors import AlabTrainingError
 from alab_training.serving.command import add_serve_command
 
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     training.add_commands(commands)
     models.add_commands(commands)
     evaluation.add_commands(commands)
+    prediction.add_commands(commands)
     add_serve_command(commands)
     engine = commands.add_parser("engine", help="fetch and cache the Spark NLP jars (done automatically on first "
                                                 "training)")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any, TextIO
 
+from alab_training.cli.lookup import model_folder
 from alab_training.errors import ParamsError
 from alab_training.exports import load_project
 from alab_training.params import TrainingParams
@@ -39,19 +39,11 @@ def _params(args: argparse.Namespace) -> TrainingParams:
                           choices_name=args.choices_name, unannotated_label=args.unannotated_label)
 
 
-def _model(text: str, root: str) -> Path:
-    """A model folder as given, else the folder of the registered model of that name."""
-    from alab_training.lifecycle.registry import ModelRegistry
-
-    folder = Path(text)
-    return folder if (folder / "model.json").is_file() else ModelRegistry(root).get(text).path
-
-
 def _evaluate(args: argparse.Namespace, out: TextIO) -> int:
     from alab_training.evaluation.evaluate import evaluate
     from alab_training.runtime import start_session
 
-    models = [_model(text, args.models) for text in args.model]
+    models = [model_folder(text, args.models) for text in args.model]
     project = load_project(args.export, config=args.config, name=args.name)
     write_outputs(evaluate(models, project, _params(args), spark=start_session()), args, out)
     return 0
@@ -71,7 +63,7 @@ def _compare(args: argparse.Namespace, out: TextIO) -> int:
     if args.previous:
         result = compare_with_previous(args.model[0], project, _params(args), registry=args.models, **settings)
     else:
-        baseline, candidate = (_model(text, args.models) for text in args.model)
+        baseline, candidate = (model_folder(text, args.models) for text in args.model)
         result = compare(baseline, candidate, project, _params(args), **settings)
     write_outputs(result, args, out)
     return 0
