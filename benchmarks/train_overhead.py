@@ -85,8 +85,8 @@ def main() -> None:
             times["hand-written"].append(hand_written(spark, conll, args, Path(theirs)))
         print({side: [round(t, 1) for t in runs] for side, runs in times.items()}, flush=True)
     hand, ours = min(times["hand-written"]), min(times["train()"])
-    print(f"\n{len(train_sentences)} corpus sentences, {args.epochs} epochs: hand-written {hand:.1f}s, train() {ours:.1f}s, "
-          f"ratio {ours / hand:.3f} (goal <= 1.05)")
+    print(f"\n{len(train_sentences)} corpus sentences, {args.epochs} epochs: hand-written {hand:.1f}s, "
+          f"train() {ours:.1f}s, ratio {ours / hand:.3f} (goal <= 1.05)")
 
 
 if __name__ == "__main__":

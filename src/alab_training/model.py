@@ -13,6 +13,7 @@ These classes hold data only. Reading exports lives in :mod:`alab_training.expor
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Union
@@ -159,6 +160,9 @@ class Task:
     #: Label Studio keeps drafts apart from annotations; they are never trained on.
     drafts: tuple[Completion, ...] = ()
     predictions: tuple[Prediction, ...] = ()
+    #: The task's ``data`` as the export holds it (the text, the title and any other variable a config may use),
+    #: so that what is written back for import (pre-annotations) keeps it whole. Not part of equality.
+    data: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 @attrs.frozen

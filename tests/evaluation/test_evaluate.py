@@ -26,9 +26,9 @@ from alab_training.cli import main
 from alab_training.evaluation.matching import compare_spans
 from alab_training.metrics import classification_scores
 from alab_training.trainers.text import entity_spans
+from tests.browser import page_metrics, render
 from tests.conftest import REPO
 from tests.corpora import negex_export
-from tests.browser import page_metrics, render
 from tests.trainers.classification.test_trainer import DEEP, sms_project
 
 pytestmark = pytest.mark.spark

@@ -13,13 +13,11 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from alab_training import safe_json
 from alab_training.cli.lookup import model_folder, trained_model
-from alab_training.errors import ExportError, ParamsError
+from alab_training.errors import ParamsError
 from alab_training.exports import load_project
-from alab_training.exports.files import MAX_EXPORT_BYTES
-from alab_training.files import read_bytes_bounded, write_atomically
-from alab_training.model import Project
+from alab_training.files import write_atomically
+from alab_training.model import Project, Task
 
 __all__ = ["add_commands"]
 
@@ -46,36 +44,13 @@ def _check_output(output: str, inputs: dict[str, str]) -> Path:
     return path
 
 
-def _raw_tasks(source: str) -> list[Any]:
-    """The task objects of the export file ``source``, as the file holds them, in its order."""
-    try:
-        raw = safe_json.loads(read_bytes_bounded(source, MAX_EXPORT_BYTES).decode("utf-8-sig"))
-    except (ValueError, UnicodeDecodeError) as exc:  # it was read a moment ago: it is being rewritten
-        raise ExportError(f"the export changed while it was read ({exc}); run predict again",
-                          source=source) from exc
-    if isinstance(raw, dict):
-        return raw["tasks"] if isinstance(raw.get("tasks"), list) else [raw]  # a snapshot, or one task
-    return raw if isinstance(raw, list) else []
-
-
-def _task_data(project: Project) -> list[dict[str, Any]]:
-    """Every task's ``data``, in the project's order: as the export holds it, with every key the config may use.
-
-    Label Studio refuses an import whose data lacks a ``$variable`` of the config, so the data is copied, not
-    rebuilt from the text. Rows (JSON_MIN, CSV/TSV) mix the data with the annotations' columns: theirs is the
-    text under the config's key, and the title.
-    """
-    if project.export_format != "label_studio_min" and project.source is not None:
-        items = _raw_tasks(project.source)
-        # Reading the export gives one task per task object, in order; anything else means it was rewritten.
-        if len(items) == len(project.tasks) and all(
-                isinstance(item, dict) and isinstance(item.get("data"), dict) and task.text in item["data"].values()
-                for item, task in zip(items, project.tasks)):
-            return [item["data"] for item in items]
-        raise ExportError("the export changed while it was read; run predict again", source=project.source)
+def _task_data(task: Task, project: Project) -> dict[str, Any]:
+    """The task's ``data`` to write back: as the export holds it, since Label Studio refuses an import whose data
+    lacks a ``$variable`` of the config; the text under the config's key for a task built in code."""
+    if task.data:
+        return dict(task.data)
     key = project.config.text_key
-    return [{key: task.text, **({"title": task.title} if task.title is not None and key != "title" else {})}
-            for task in project.tasks]
+    return {key: task.text, **({"title": task.title} if task.title is not None and key != "title" else {})}
 
 
 def _predict(args: argparse.Namespace, out: TextIO) -> int:
@@ -86,11 +61,10 @@ def _predict(args: argparse.Namespace, out: TextIO) -> int:
     output = _check_output(args.output, {"export": args.export, "labeling config": args.config})
     folders = [model_folder(text, args.models) for text in args.model]
     project = load_project(args.export, config=args.config)
-    data = _task_data(project)  # before the engine starts: a changed export fails in a second, not minutes
     spark = start_session()
     predictions = predict([load_model(folder, spark=spark) for folder in folders], project.tasks)
-    tasks = [{"id": task.id, "data": task_data, "predictions": [ls_prediction(prediction)]}
-             for task, task_data, prediction in zip(project.tasks, data, predictions)]
+    tasks = [{"id": task.id, "data": _task_data(task, project), "predictions": [ls_prediction(prediction)]}
+             for task, prediction in zip(project.tasks, predictions)]
     written = write_atomically(output, json.dumps(tasks, indent=2) + "\n")
     regions = sum(len(prediction["result"]) for prediction in predictions)
     empty = sum(not prediction["result"] for prediction in predictions)

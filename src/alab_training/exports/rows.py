@@ -45,6 +45,7 @@ def read_rows(reader: ItemReader, rows: Sequence[Any], base: str, *, cells_are_t
             title=title if isinstance(title, str) else None,
             tags=reader.tags(extra, where),
             completions=tuple(completions),
+            data=extra,
         )
 
 

@@ -122,6 +122,7 @@ class ExportReader(ItemReader):
             completions=tuple(completions),
             drafts=tuple(drafts),
             predictions=tuple(predictions),
+            data=data,
         )
 
     # -- completions ------------------------------------------------------------------------------------------
