@@ -7,6 +7,7 @@ import json
 from typing import Any, TextIO
 
 from alab_training.cli.lookup import model_folder
+from alab_training.cli.options import add_models_folder, add_project
 from alab_training.errors import ParamsError
 from alab_training.exports import load_project
 from alab_training.params import TrainingParams
@@ -81,11 +82,8 @@ def _agreement(args: argparse.Namespace, out: TextIO) -> int:
 
 def _project_options(command: argparse.ArgumentParser) -> None:
     """The export, its config and which tasks and completions are scored (as ``select`` reads them)."""
-    command.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
-    command.add_argument("--config", required=True, help="the labeling config XML")
-    command.add_argument("--name", help="the project name (default: the export's file name)")
-    command.add_argument("--models", default="models", metavar="DIR",
-                         help="where models named by name are looked up (default ./models)")
+    add_project(command)
+    add_models_folder(command)
     command.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
     command.add_argument("--test-tags", nargs="+", default=[], metavar="TAG",
                          help="score only the tasks with these tags")
@@ -122,8 +120,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     agreement = commands.add_parser("agreement", help="how far the annotators agree: span F1, Cohen's kappa, "
                                                       "Krippendorff's alpha, the worst tasks")
-    agreement.add_argument("export", help="the export file (streamed: any size)")
-    agreement.add_argument("--config", required=True, help="the labeling config XML")
+    add_project(agreement, export_help="the export file (streamed: any size)", name_help=None)
     agreement.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
     agreement.add_argument("--worst", type=int, default=10, help="how many of the worst-agreeing tasks to list")
     agreement.add_argument("--exclude-rejected", action="store_true",

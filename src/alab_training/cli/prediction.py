@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alab_training.cli.lookup import model_folder, trained_model
+from alab_training.cli.options import add_models_folder, add_project
 from alab_training.errors import ParamsError
 from alab_training.exports import load_project
 from alab_training.files import write_atomically
@@ -120,21 +121,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                                   "file with predictions to import")
     predict.add_argument("model", nargs="+", help="model folders or names (in --models); several models' results "
                                                   "are merged per task")
-    predict.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
+    add_project(predict, name_help=None)
     predict.add_argument("-o", "--output", required=True, metavar="JSON",
                          help="the tasks with their predictions, written atomically (never the export)")
-    predict.add_argument("--config", required=True, help="the labeling config XML")
-    predict.add_argument("--models", default="models", metavar="DIR",
-                         help="where models named by name are looked up (default ./models)")
+    add_models_folder(predict)
     predict.set_defaults(run=_predict)
 
     deploy = commands.add_parser("deploy", help="point the labeling config's labels at trained models (the file "
                                                 "is rewritten atomically)")
     deploy.add_argument("config", help="the labeling config XML file to rewrite")
     deploy.add_argument("model", nargs="+", help="model folders or names (in --models), deployed all or nothing")
-    deploy.add_argument("--models", default="models", metavar="DIR",
-                        help="the registry: where names are looked up, and the models the config may name "
-                             "(default ./models)")
+    add_models_folder(deploy, "the registry: where names are looked up, and the models the config may name "
+                              "(default ./models)")
     deploy.add_argument("--known-models", nargs="+", default=[], metavar="NAME[=EMBEDDINGS]",
                         help="other models the config may name (pretrained ones), with their embeddings if known")
     deploy.add_argument("--replace-pretrained", action="store_true",

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from alab_training.cli.options import add_project
 from alab_training.cli.render import Progress, score_table, selection_report
 from alab_training.exports import load_project
 from alab_training.files import write_atomically
@@ -117,9 +118,7 @@ def _learning_curve(args: argparse.Namespace, out: TextIO) -> int:
 
 def _training_options(command: argparse.ArgumentParser) -> None:
     """What ``train`` and ``learning-curve`` share: the project and the training parameters."""
-    command.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
-    command.add_argument("--config", required=True, help="the labeling config XML")
-    command.add_argument("--name", help="the project name, used in model names (default: the export's file name)")
+    add_project(command, name_help="the project name, used in model names (default: the export's file name)")
     command.add_argument("--type", help="ner, assertion, classification or a plugin's type (default: every type "
                                         "the config supports)")
     command.add_argument("--epochs", type=int)
@@ -149,9 +148,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``select``, ``train`` and ``learning-curve`` to the command line."""
     select = commands.add_parser("select", help="show which completion of each task would be trained on, and why "
                                                 "tasks are left out")
-    select.add_argument("export", help="the export file (.json, or Label Studio .csv/.tsv)")
-    select.add_argument("--config", required=True, help="the labeling config XML")
-    select.add_argument("--name", help="the project name (default: the export's file name)")
+    add_project(select)
     select.add_argument("--reviewed-only", action="store_true", help="use only reviewer-accepted completions")
     select.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
     select.add_argument("--test-tags", nargs="+", default=[], metavar="TAG", help="tasks with these tags form the "
