@@ -19,10 +19,11 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.spark
 
 
-def test_training_runs_on_the_workers_of_a_standalone_cluster():
+@pytest.mark.parametrize("embeddings", ["glove_6b_50d", "minilm_l6_v2"])
+def test_training_runs_on_the_workers_of_a_standalone_cluster(embeddings):
     done = subprocess.run(
         [sys.executable, str(REPO / "tools" / "cluster_check.py"), "--train-tasks", "10", "--test-tasks", "5",
-         "--epochs", "1", "--driver-memory", "3g"],
+         "--epochs", "1", "--driver-memory", "3g", "--embeddings", embeddings],
         capture_output=True, text=True, timeout=1200, check=False)
     report = done.stdout[-4000:] + "\n" + done.stderr[-4000:]
     assert done.returncode == 0, report
@@ -32,4 +33,5 @@ def test_training_runs_on_the_workers_of_a_standalone_cluster():
     assert len({worker for _, worker, _ in executors}) == 2  # one executor on each worker
     assert all(int(tasks) > 0 for *_, tasks in executors), report
     assert re.search(r"tasks completed on the workers: [1-9]\d*; on the driver: 0$", done.stdout, re.M), report
-    assert re.search(r"entity micro F1 [01]\.\d{4} in [\d.]+s; model saved: True", done.stdout), report
+    assert re.search(rf"embeddings {embeddings}\S*: entity micro F1 [01]\.\d{{4}} in [\d.]+s; model saved: True",
+                     done.stdout), report

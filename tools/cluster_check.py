@@ -1,7 +1,7 @@
 """Train through ``train(project, params, spark=session)`` on a Spark standalone cluster started on this machine.
 
     .venv/bin/python tools/cluster_check.py [--train-tasks 30] [--test-tasks 10] [--epochs 2]
-                                           [--worker-memory 2g] [--driver-memory 3g]
+                                           [--embeddings minilm_l6_v2] [--worker-memory 2g] [--driver-memory 3g]
 
 Starts a standalone master and two workers (1 core each) from the pip ``pyspark`` distribution, all bound to
 127.0.0.1 on free ports; builds a SparkSession against the master the way a cluster user would (the Spark NLP
@@ -13,6 +13,9 @@ work ran on the workers:
 - each worker's JSON lists an executor of our application;
 - the driver's REST API (``/api/v1/applications/<id>/executors``) shows each of the two executors completed
   tasks, and the driver none (in standalone mode every task runs in an executor).
+
+``--embeddings`` names the vectors (default: the NER trainer's, GloVe 6B 50d); with ``minilm_l6_v2`` the
+transformer encoder's ONNX graph runs in the executors.
 
 NerDL fits its TensorFlow graph in the driver (Spark NLP collects the prepared batches there); reading and
 tokenizing the tasks, the embeddings lookups, writing and scoring the test set are Spark jobs, run on the workers.
@@ -227,7 +230,8 @@ def run_check(args: argparse.Namespace) -> int:
             wait_for("an executor on each worker",
                      lambda: len([e for e in executors(ui_port, app_id) if e["id"] != "driver"]) == WORKERS)
             project = ncbi_slice(args.train_tasks, args.test_tasks)
-            params = TrainingParams(training_type="ner", test_tags=("test",), epochs=args.epochs)
+            params = TrainingParams(training_type="ner", test_tags=("test",), epochs=args.epochs,
+                                    embeddings=args.embeddings)
             with tempfile.TemporaryDirectory(prefix="alab-cluster-models-") as output:
                 started = time.monotonic()
                 model = train(project, params, spark=spark, output_dir=output).model("ner")
@@ -244,7 +248,8 @@ def run_check(args: argparse.Namespace) -> int:
             spark.stop()
 
     print(f"application {app_id}: NER on {args.train_tasks} train + {args.test_tasks} test tasks of NCBI-disease, "
-          f"{args.epochs} epochs: entity micro F1 {model.metrics['micro']['f1']:.4f} in {seconds:.1f}s; "
+          f"{args.epochs} epochs, embeddings {model.embeddings}: entity micro F1 {model.metrics['micro']['f1']:.4f} "
+          f"in {seconds:.1f}s; "
           f"model saved: {saved}")
     ours = [app for app in master["activeapps"] if app["id"] == app_id]
     print(f"master: application {'running' if ours else 'NOT listed'}, "
@@ -297,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-tasks", type=int, default=30, help="NCBI-disease train tasks (10 sentences each)")
     parser.add_argument("--test-tasks", type=int, default=10, help="NCBI-disease devel tasks scored")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--embeddings", help="the vectors to train on (default: the NER trainer's)")
     parser.add_argument("--worker-memory", default="2g", help="each worker's memory, all given to its executor")
     parser.add_argument("--driver-memory", default="3g")
     args = parser.parse_args(argv)
