@@ -33,5 +33,5 @@ def test_training_runs_on_the_workers_of_a_standalone_cluster(embeddings):
     assert len({worker for _, worker, _ in executors}) == 2  # one executor on each worker
     assert all(int(tasks) > 0 for *_, tasks in executors), report
     assert re.search(r"tasks completed on the workers: [1-9]\d*; on the driver: 0$", done.stdout, re.M), report
-    assert re.search(rf"embeddings {embeddings}\S*: entity micro F1 [01]\.\d{{4}} in [\d.]+s; model saved: True",
+    assert re.search(rf"embeddings \S*{embeddings}\S*: entity micro F1 [01]\.\d{{4}} in [\d.]+s; model saved: True",
                      done.stdout), report
