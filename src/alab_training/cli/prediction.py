@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from alab_training.cli.lookup import model_folder, trained_model
 from alab_training.cli.options import add_models_folder, add_project
+from alab_training.cli.render import deployment_summary
 from alab_training.errors import ParamsError
 from alab_training.exports import load_project
 from alab_training.files import write_atomically
@@ -105,13 +106,8 @@ def _deploy(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{_where(item)}: {item.before or 'none'} -> {item.after}\n")
     for item in result.kept:
         out.write(f"{_where(item)}: kept {item.before} (another model's; --replace-pretrained takes it over)\n")
-    if args.dry_run:
-        where = "nowhere (--dry-run)"
-    elif result.written is None:
-        where = "nowhere (it already named these models)"
-    else:
-        where = str(result.written)
-    out.write(f"\ndeployed: {len(result.changed)} model attribute(s) set; config written to {where}\n")
+    out.write(deployment_summary(result, "nowhere (--dry-run)" if args.dry_run
+                                 else "nowhere (it already named these models)"))
     return 0
 
 

@@ -78,3 +78,10 @@ def score_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
     buffer = io.StringIO()
     table(rows, ("label", "precision", "recall", "f1", "support"), buffer)
     return buffer.getvalue().splitlines()
+
+
+def deployment_summary(deployment: Any, nowhere: str) -> str:
+    """The line that ends a deploy (``train --deploy``, ``deploy``): how many attributes were set and where the
+    config went; ``nowhere`` says why no file was written when none was."""
+    return (f"\ndeployed: {len(deployment.changed)} model attribute(s) set; config written to "
+            f"{deployment.written or nowhere}\n")

@@ -8,7 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from alab_training.cli.options import add_project
-from alab_training.cli.render import Progress, score_table, selection_report
+from alab_training.cli.render import Progress, deployment_summary, score_table, selection_report
 from alab_training.exports import load_project
 from alab_training.files import write_atomically
 from alab_training.lifecycle.learning_curve import DEFAULT_FRACTIONS
@@ -81,8 +81,7 @@ def _train(args: argparse.Namespace, out: TextIO) -> int:
             out.write("\n".join(score_table(model.metrics)) + "\n")
         out.write(f"model: {model.path}\nlog:   {model.log_path}\n")
     if result.deployment is not None:
-        where = result.deployment.written or "nowhere (the config did not come from a file)"
-        out.write(f"\ndeployed: {len(result.deployment.changed)} model attribute(s) set; config written to {where}\n")
+        out.write(deployment_summary(result.deployment, "nowhere (the config did not come from a file)"))
     _report(result, args, out)
     return 0
 

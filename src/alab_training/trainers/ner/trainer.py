@@ -119,7 +119,7 @@ def _chunks(spark: Any, model: LoadedModel, texts: list[str]) -> list[list[tuple
     if str(spark.sparkContext.master).startswith("local"):
         light, writer = _light_pipeline(spark, model)
         return [[(chunk["begin"], chunk["end"], chunk["metadata"])
-                 for chunk in json.loads(writer.writeValueAsString(columns.get("ner_chunk")) or "null") or []]
+                 for chunk in json.loads(writer.writeValueAsString(columns.get("ner_chunk"))) or []]
                 for columns in light.fullAnnotateJava(texts)]
     frame = spark.createDataFrame(list(enumerate(texts)), "row int, text string")
     found = {row["row"]: [(chunk["begin"], chunk["end"], dict(chunk["metadata"])) for chunk in row["ner_chunk"]]
