@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from alab_training.errors import ModelNotFoundError
@@ -17,6 +18,8 @@ from alab_training.lifecycle.registry import ModelRegistry
 __all__ = ["served_metrics"]
 
 _LOG = logging.getLogger(__name__)
+#: Models already reported missing: a host polls ``/metrics``, and one warning per removed model is enough.
+_REPORTED_MISSING: set[tuple[Path, str]] = set()
 
 
 def served_metrics(projects: Iterable[Mapping[str, Any]],
@@ -50,5 +53,7 @@ def _metrics(registry: ModelRegistry, name: str) -> dict[str, Any] | None:
     try:
         return registry.get(name).metrics
     except ModelNotFoundError as exc:
-        _LOG.warning("no scores for %s: %s", name, exc)
+        if (registry.root, name) not in _REPORTED_MISSING:
+            _REPORTED_MISSING.add((registry.root, name))
+            _LOG.warning("no scores for %s (reported once): %s", name, exc)
         return None
