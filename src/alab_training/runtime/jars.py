@@ -7,8 +7,6 @@ here, and resolves again on every session start; a Maven ``copy-dependencies`` i
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -19,13 +17,13 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import attrs
 
 from alab_training.errors import EngineError
+from alab_training.runtime.cache import cache_root, exclusive, sha256_file
 
 __all__ = ["EngineProfile", "cache_root", "engine_profile", "exclusive", "provision_jars"]
 
@@ -113,15 +111,6 @@ def engine_profile() -> EngineProfile:
     return EngineProfile(spark_nlp=spark_nlp, artifact=_default_artifact(spark_nlp, pyspark))
 
 
-def cache_root() -> Path:
-    """``$ALAB_TRAINING_CACHE``, else ``$XDG_CACHE_HOME/alab-training``, else ``~/.cache/alab-training``."""
-    explicit = os.environ.get("ALAB_TRAINING_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "alab-training"
-
-
 def _dependency(coordinate: str, exclusions: tuple[str, ...] = ()) -> str:
     group, artifact, version = coordinate.split(":")
     excluded = "".join(
@@ -137,26 +126,6 @@ def _pom(profile: EngineProfile) -> str:
     return ('<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
             "<groupId>local.alab_training</groupId><artifactId>spark-nlp-runtime</artifactId><version>1</version>"
             f"<dependencies>{dependencies}</dependencies></project>")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def exclusive(lock_path: Path) -> Iterator[None]:
-    """One builder at a time per cache entry, across processes (parallel test workers, concurrent jobs)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _manifest_jars(folder: Path) -> list[Path] | None:
@@ -243,7 +212,7 @@ def _resolve(profile: EngineProfile, target: Path) -> None:
             if _PROVIDED.match(jar.name):
                 jar.unlink()
                 continue
-            entries.append({"file": jar.name, "size": jar.stat().st_size, "sha256": _sha256(jar)})
+            entries.append({"file": jar.name, "size": jar.stat().st_size, "sha256": sha256_file(jar)})
         manifest = {"profile": attrs.asdict(profile), "jars": entries}
         (jars_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if target.exists():
