@@ -1,8 +1,9 @@
 """Texts as the Spark trainers see them: the sentence and token stages, and token-level IOB (CoNLL) training data.
 
 Shared by the NER, assertion and script trainers. Texts are split by the very pipeline the trained model predicts
-with (:func:`text_stages`: Spark NLP's ``SentenceDetector`` and ``Tokenizer``), so training and prediction see the
-same tokens, with offsets in code points (:func:`offset_mapper`). Character spans are then aligned to tokens:
+with (:func:`text_stages`: Spark NLP's ``SentenceDetector`` and ``Tokenizer``, set for the texts' language by
+:mod:`alab_training.runtime.languages`), so training and prediction see the same tokens, with offsets in code
+points (:func:`offset_mapper`). Character spans are then aligned to tokens:
 
 - only entity labels train NER; assertion labels (``assertion="true"``) are left out;
 - a region with several entity labels trains on the first and the rest is reported;
@@ -27,6 +28,7 @@ import attrs
 from alab_training.config import LabelingConfig
 from alab_training.errors import ParamsError, SelectionError
 from alab_training.model import Completion, Task
+from alab_training.runtime.languages import sentence_detector, tokenizer
 from alab_training.selection import Selection
 from alab_training.trainers.base import TrainingRequest
 from alab_training.trainers.running import check_selection
@@ -208,19 +210,19 @@ def write_conll(sentences: Iterable[Sentence], path: Path) -> int:
     return count
 
 
-def text_stages() -> list[Any]:
-    """The text → sentence → token stages, shared by training-data conversion and the saved model."""
-    from sparknlp.annotator import SentenceDetector, Tokenizer
+def text_stages(language: str = "en") -> list[Any]:
+    """The text → sentence → token stages of ``language``, shared by training-data conversion and the saved model
+    (:mod:`alab_training.runtime.languages`: English keeps the engine's own rules)."""
     from sparknlp.base import DocumentAssembler
 
     return [
         DocumentAssembler().setInputCol("text").setOutputCol("document"),
-        SentenceDetector().setInputCols(["document"]).setOutputCol("sentence"),
-        Tokenizer().setInputCols(["sentence"]).setOutputCol("token"),
+        sentence_detector(language),
+        tokenizer(language),
     ]
 
 
-def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[Sentence]]]:
+def tokenize(spark: Any, tasks: list[Task], language: str = "en") -> tuple[Any, list[list[Sentence]]]:
     """Sentences and tokens of each task as the model will see them, offsets in code points.
 
     Returns the fitted text pipeline (to reuse in the saved model) and the sentences per task.
@@ -228,7 +230,7 @@ def tokenize(spark: Any, tasks: list[Task]) -> tuple[Any, list[list[Sentence]]]:
     from pyspark.ml import Pipeline
 
     frame = spark.createDataFrame([(index, task.text) for index, task in enumerate(tasks)], "row int, text string")
-    fitted = Pipeline(stages=text_stages()).fit(frame)
+    fitted = Pipeline(stages=text_stages(language)).fit(frame)
     rows = fitted.transform(frame).select("row", "token.result", "token.begin", "token.end", "token.metadata")
     per_task: list[list[Sentence]] = [[] for _ in tasks]
     for row in rows.collect():  # one job; the token lists are needed in full anyway
@@ -262,14 +264,15 @@ class ConllData:
     chars: frozenset[str]
 
 
-def write_conll_data(spark: Any, selection: Selection, config: LabelingConfig, folder: Path) -> ConllData:
-    """Tokenize and tag the selected completions, write each side as CoNLL into ``folder``.
+def write_conll_data(spark: Any, selection: Selection, config: LabelingConfig, folder: Path,
+                     language: str = "en") -> ConllData:
+    """Tokenize (as ``language`` is) and tag the selected completions, write each side as CoNLL into ``folder``.
 
     Raises:
         SelectionError: the training side holds no token.
     """
     items = selection.items
-    text_model, sentences = tokenize(spark, [item.task for item in items])
+    text_model, sentences = tokenize(spark, [item.task for item in items], language)
     tagged, report = tag_selection(items, sentences, config)
     sides = {side: [s for item, task in zip(items, tagged) if item.split == side for s in task]
              for side in ("train", "test")}
