@@ -27,7 +27,8 @@ test sentences (``--test-sentences`` caps them, first N).
   of the test side, apart. One-time set-ups are outside both (our embeddings index, built once per machine;
   spaCy's vectors table and venv).
 
-Prints F1 and wall times side by side and the ratios ours / spaCy.
+Prints F1 and wall times side by side and the ratios ours / spaCy. ``benchmarks/ner_languages.py`` runs the same
+worker on German and Spanish corpora without any vectors (``run_spacy(…, vectors=None, language=…)``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -163,10 +165,13 @@ def glove_text(spark) -> Path:
     return target
 
 
-def run_spacy(train, test, args, vectors: Path) -> dict:
+def run_spacy(train, test, args, vectors: Path | None, language: str = "en") -> dict:
+    """spaCy trained on ``train`` and scored on ``test`` in its own venv; ``vectors=None`` trains with none (the
+    efficiency config as ``spacy init config`` writes it: no static vectors)."""
     with tempfile.TemporaryDirectory(prefix="peer-spacy-") as work:
-        job = {"train": train, "test": test, "vectors": str(vectors), "work": work, "epochs": args.epochs,
-               "seed": args.seed, "result": str(Path(work) / "result.json")}
+        job = {"train": train, "test": test, "vectors": str(vectors) if vectors else None, "work": work,
+               "epochs": args.epochs, "seed": args.seed, "result": str(Path(work) / "result.json"),
+               "language": language}
         (Path(work) / "job.json").write_text(json.dumps(job))
         # spaCy's training table goes to our stdout as it runs; the figures come back in the result file.
         subprocess.run([peer_python(args), __file__, "--spacy-worker", str(Path(work) / "job.json")], check=True)
@@ -186,21 +191,23 @@ def spacy_worker(job_path: str) -> None:
 
     job = json.loads(Path(job_path).read_text())
     work = Path(job["work"])
-    nlp = spacy.blank("en")
-    words, rows = [], []
-    with open(job["vectors"], encoding="utf-8") as handle:
-        for line in handle:
-            word, *values = line.rstrip("\n").split(" ")
-            words.append(word)
-            rows.append(numpy.asarray(values, dtype="float32"))
-    table = numpy.vstack(rows)
-    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=table, keys=words)
-    row_of = {word: index for index, word in enumerate(words)}
-    cased = {word for sentence in job["train"] + job["test"] for word, _ in sentence
-             if word not in row_of and word.lower() in row_of}
-    for word in sorted(cased):
-        nlp.vocab.vectors.add(nlp.vocab.strings.add(word), row=row_of[word.lower()])
-    nlp.to_disk(work / "vectors")
+    nlp = spacy.blank(job.get("language", "en"))
+    words, cased = [], set()
+    if job["vectors"]:
+        rows = []
+        with open(job["vectors"], encoding="utf-8") as handle:
+            for line in handle:
+                word, *values = line.rstrip("\n").split(" ")
+                words.append(word)
+                rows.append(numpy.asarray(values, dtype="float32"))
+        table = numpy.vstack(rows)
+        nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=table, keys=words)
+        row_of = {word: index for index, word in enumerate(words)}
+        cased = {word for sentence in job["train"] + job["test"] for word, _ in sentence
+                 if word not in row_of and word.lower() in row_of}
+        for word in sorted(cased):
+            nlp.vocab.vectors.add(nlp.vocab.strings.add(word), row=row_of[word.lower()])
+        nlp.to_disk(work / "vectors")
 
     def docs(sentences):
         for sentence in sentences:
@@ -211,13 +218,14 @@ def spacy_worker(job_path: str) -> None:
 
     for side in ("train", "test"):
         DocBin(docs=docs(job[side])).to_disk(work / f"{side}.spacy")
-    config = init_config(lang="en", pipeline=["ner"], optimize="efficiency", gpu=False)
+    config = init_config(lang=job.get("language", "en"), pipeline=["ner"], optimize="efficiency", gpu=False)
     config.to_disk(work / "config.cfg")
     overrides = {"paths.train": str(work / "train.spacy"), "paths.dev": str(work / "test.spacy"),
-                 "paths.vectors": str(work / "vectors"),
-                 "components.tok2vec.model.embed.include_static_vectors": True,
                  "training.max_epochs": job["epochs"], "training.max_steps": 0, "training.patience": 0,
                  "training.seed": job["seed"], "system.seed": job["seed"]}
+    if job["vectors"]:
+        overrides.update({"paths.vectors": str(work / "vectors"),
+                          "components.tok2vec.model.embed.include_static_vectors": True})
     started = time.monotonic()
     spacy_train(work / "config.cfg", work / "model", overrides=overrides)
     train_seconds = time.monotonic() - started
@@ -230,7 +238,8 @@ def spacy_worker(job_path: str) -> None:
     own = Scorer.score_spans([Example(p, g) for p, g in zip(predicted, gold)], "ents")["ents_f"]
     Path(job["result"]).write_text(json.dumps({
         "tags": tags, "train_seconds": train_seconds, "predict_seconds": predict_seconds, "own_f1": own,
-        "version": spacy.__version__, "vectors": [len(words), len(cased)]}))
+        "version": spacy.__version__, "vectors": [len(words), len(cased)],
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def main() -> None:

@@ -156,7 +156,10 @@ class TrainingParams:
         embeddings: a local embeddings file or saved model, or a registered name; ``None`` = the default for
             ``language``.
         base_model: a trained model to start from (transfer learning).
-        language: ISO 639 code of the texts.
+        language: ISO 639 code of the texts: it sets how they are split into sentences and tokens, and which
+            embeddings ``None`` means (vectors learned from the project's texts where no default exists).
+        unlabelled_corpus: a UTF-8 text file, or a folder of ``*.txt`` files (one text per line), that word
+            vectors learned from the project's texts also learn from; only used when the embeddings are learned.
         seed: seeds the split and the engine, so reruns are comparable.
         choices_name: which ``<Choices>`` a classification trains; ``None`` = the config's rule.
         unannotated_label: for assertion status, the label given to entity spans nobody marked with an assertion
@@ -187,6 +190,7 @@ class TrainingParams:
     base_model: str | None = attrs.field(default=None, validator=_optional_text)
     language: str = attrs.field(default="en",
                                 validator=_match(_LANGUAGE, "an ISO 639 language code", optional=False))
+    unlabelled_corpus: str | None = attrs.field(default=None, validator=_optional_text)
     seed: int = attrs.field(default=42, validator=_number(0, 2**31 - 1, integer=True, optional=False))
     choices_name: str | None = attrs.field(default=None, validator=_optional_text)
     unannotated_label: str | None = attrs.field(default=None, validator=_optional_text)

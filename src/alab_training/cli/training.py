@@ -61,7 +61,8 @@ def _training_params(args: argparse.Namespace) -> TrainingParams:
         training_type=args.type, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
         dropout=args.dropout, validation_split=args.validation_split, test_tags=tuple(args.test_tags),
         tags=tuple(args.tags), completion_filter="reviewed_only" if args.reviewed_only else "all_submitted",
-        embeddings=args.embeddings, language=args.language, seed=args.seed, threshold=args.threshold,
+        embeddings=args.embeddings, language=args.language, unlabelled_corpus=args.unlabelled_corpus,
+        seed=args.seed, threshold=args.threshold,
         base_model=args.base_model, script=args.script, script_timeout=args.script_timeout,
     )
 
@@ -130,9 +131,12 @@ def _training_options(command: argparse.ArgumentParser) -> None:
                                                                                    "scored, not trained on")
     command.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
     command.add_argument("--reviewed-only", action="store_true", help="use only reviewer-accepted completions")
-    command.add_argument("--embeddings", help="a GloVe/word2vec file, a saved Spark NLP embeddings model, or a "
-                                              "registered name (default: GloVe 6B 50d for English)")
+    command.add_argument("--embeddings", help="a GloVe/word2vec file, a saved Spark NLP embeddings model, a "
+                                              "registered name, or 'learned' (default: GloVe 6B 50d for English, "
+                                              "vectors learned from the project's texts for other languages)")
     command.add_argument("--language", default="en")
+    command.add_argument("--unlabelled-corpus", metavar="FILE|FOLDER", help="more text (one text per line; a folder "
+                                                                           "of .txt files) for learned vectors")
     command.add_argument("--seed", type=int, default=42)
     command.add_argument("--threshold", type=float, help="multi-label classification: the decision threshold "
                                                          "(default: tuned on the training side)")

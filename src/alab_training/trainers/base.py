@@ -74,6 +74,11 @@ class TrainingRequest:
     def resolved_embeddings(self, trainer: Trainer) -> EmbeddingsSource:
         """``params.embeddings`` (or the trainer's default) in the form of its family ``trainer`` prefers.
 
+        Learned vectors (``learned``, and the default of a language without registered vectors) come back
+        unplanned, as the catalog names them: :func:`alab_training.runtime.learned.plan_learned` on the project's
+        texts says what to learn, :func:`~alab_training.runtime.learned.learn_vectors` learns them (the built-in
+        trainers do both through :func:`alab_training.trainers.running.resolve_source`).
+
         Raises:
             ParamsError: unknown embeddings, or none of the family at a level the trainer takes.
         """
@@ -137,7 +142,8 @@ class Trainer:
     #: The levels of embeddings (``word``, ``token``, ``sentence``) the trainer takes, preferred first:
     #: :meth:`TrainingRequest.resolved_embeddings` gives it that form of the family named. Empty: it uses none.
     embeddings_levels: ClassVar[tuple[str, ...]] = ()
-    #: Language → the embeddings used when ``params.embeddings`` names none (empty: the host's defaults).
+    #: Language → the embeddings used when ``params.embeddings`` names none (empty: the host's defaults). A language
+    #: it does not name gets the vectors a plugin registered for the language, else vectors learned from the texts.
     default_embeddings: ClassVar[Mapping[str, str]] = {}
 
     def train(self, request: TrainingRequest) -> Iterator[TrainingEvent]:

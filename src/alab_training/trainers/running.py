@@ -18,10 +18,11 @@ from alab_training.model import LogLine, TrainedModel, TrainingEvent, TrainingFi
 from alab_training.model_card import write_model_card
 from alab_training.params import params_to_dict
 from alab_training.runtime.embeddings import EmbeddingsSource
+from alab_training.runtime.learned import LearnedPlan, LearnedVectors, learn_vectors, plan_learned
 from alab_training.selection import REASONS
-from alab_training.trainers.base import TrainingRequest
+from alab_training.trainers.base import Trainer, TrainingRequest
 
-__all__ = ["TrainerRun", "TrainingLog", "check_selection", "epoch_loss", "selection_lines"]
+__all__ = ["TrainerRun", "TrainingLog", "check_selection", "epoch_loss", "resolve_source", "selection_lines"]
 
 
 class TrainingLog:
@@ -63,6 +64,24 @@ def check_selection(request: TrainingRequest) -> None:
                              f"the reason codes: {', '.join(REASONS)}")
 
 
+def resolve_source(request: TrainingRequest, trainer: Trainer) -> tuple[EmbeddingsSource, LearnedPlan | None]:
+    """The embeddings of ``trainer``'s training (:meth:`TrainingRequest.resolved_embeddings`), with the plan of the
+    vectors to learn when they are learned ones (``learned``, or a language without registered vectors).
+
+    Learned vectors learn from every task text of the project — labelled or not, on either side — and from
+    ``params.unlabelled_corpus``; planning them reads no Spark, so a bad corpus fails here.
+
+    Raises:
+        ParamsError: unknown or unreadable embeddings, none at a level the trainer takes, an unusable corpus.
+    """
+    source = request.resolved_embeddings(trainer)
+    if source.format != "learned":
+        return source, None
+    params = request.params
+    plan = plan_learned((task.text for task in request.project.tasks), params.language, params.unlabelled_corpus)
+    return plan.source, plan
+
+
 def epoch_loss(text: str) -> float | None:
     """An engine log's loss figure; ``None`` for NaN or an infinity."""
     value = float(text)
@@ -80,11 +99,15 @@ class TrainerRun:
     #: Engine scratch in the data folder, dropped once the model is saved (the training data files stay).
     scratch: tuple[str, ...] = ("test.parquet", "engine_logs")
 
-    def __init__(self, request: TrainingRequest, source: EmbeddingsSource | None) -> None:
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource | None,
+                 plan: LearnedPlan | None = None) -> None:
         self.started = time.monotonic()
         self.request = request
         self.params = request.params
         self.source = source
+        #: The vectors to learn before the embeddings load (:meth:`learn`), and once learned, what they are.
+        self.plan = plan
+        self.learned: LearnedVectors | None = None
         self.out = request.output_dir
         self.work = self.out / "data"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -111,9 +134,18 @@ class TrainerRun:
         source = self.source
         lines = [f"{self.title} of {self.request.model_name} (project {self.request.project.name})",
                  f"parameters: {params_to_dict(self.params)}"]
-        if source is not None:
+        if source is not None and self.plan is None:
             lines.append(f"embeddings: {source.name} ({source.dimension}d, {source.format}, {source.location})")
+        if self.params.unlabelled_corpus is not None and self.plan is None:
+            lines.append(f"unlabelled_corpus {self.params.unlabelled_corpus} not used: only learned embeddings learn "
+                         "from it")
         return lines
+
+    def learn(self, spark: Any) -> Iterator[TrainingEvent]:
+        """Learn the planned vectors (or find them in the cache) and say in the log what they were learned from."""
+        if self.plan is not None:
+            self.learned = learn_vectors(spark, self.plan)
+            yield from self.log.write(*self.learned.lines())
 
     def finish(self, *, kind: str, labels: Iterable[str], metrics: dict[str, Any],
                extra: dict[str, Any]) -> Iterator[TrainingEvent]:
@@ -128,5 +160,7 @@ class TrainerRun:
                              labels=tuple(labels), params=params_to_dict(self.params), log_path=self.log.path,
                              embeddings=self.source.family if self.source else None, trigger=self.request.trigger,
                              project=self.request.project.name)
+        if self.learned is not None:
+            extra = {**extra, "learned_embeddings": self.learned.card()}
         write_model_card(model, extra={"pipeline": "pipeline", **extra, "seconds": round(elapsed, 1)})
         yield TrainingFinished(model)

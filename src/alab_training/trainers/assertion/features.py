@@ -70,12 +70,13 @@ class Context:
     at_end: bool
 
 
-def text_pipeline(spark: Any, embeddings: Any):
-    """The fitted text → sentence → token → embeddings ``PipelineModel`` (what ``output_dir/pipeline`` holds)."""
+def text_pipeline(spark: Any, embeddings: Any, language: str = "en"):
+    """The fitted text → sentence → token → embeddings ``PipelineModel`` (what ``output_dir/pipeline`` holds), with
+    ``language``'s sentence and token rules."""
     from pyspark.ml import Pipeline, PipelineModel
 
     frame = spark.createDataFrame([("x",)], "text string")
-    fitted = Pipeline(stages=text_stages()).fit(frame)
+    fitted = Pipeline(stages=text_stages(language)).fit(frame)
     return PipelineModel(stages=[*fitted.stages, embeddings])
 
 

@@ -25,10 +25,11 @@ from alab_training.metrics import classification_scores
 from alab_training.model import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.runtime.embeddings import EmbeddingsSource, load_word_embeddings
 from alab_training.runtime.fit import FitInThread
+from alab_training.runtime.learned import LearnedPlan
 from alab_training.trainers.assertion import features
 from alab_training.trainers.assertion.data import Example, assertion_examples
 from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest
-from alab_training.trainers.running import TrainerRun, check_selection, selection_lines
+from alab_training.trainers.running import TrainerRun, check_selection, resolve_source, selection_lines
 
 __all__ = ["AssertionTrainer"]
 
@@ -72,8 +73,8 @@ class AssertionTrainer(Trainer):
             raise ParamsError(f"assertion status needs at least two classes on the training side, found only "
                               f"{only!r} ({classes[only]} span(s)){hint}", field="unannotated_label",
                               value=request.params.unannotated_label)
-        source = request.resolved_embeddings(self)
-        yield from _AssertionRun(request, source, examples, report).events()
+        source, plan = resolve_source(request, self)
+        yield from _AssertionRun(request, source, examples, report, plan).events()
 
     def predict(self, spark: Any, model: LoadedModel, items: list[PredictionInput]) -> list[list[dict[str, Any]]]:
         """One assertion ``labels`` item per known entity, on the entity's offsets (code points)."""
@@ -116,8 +117,8 @@ class _AssertionRun(TrainerRun):
     title = "assertion status training"
 
     def __init__(self, request: TrainingRequest, source: EmbeddingsSource, examples: list[Example],
-                 report: Any) -> None:
-        super().__init__(request, source)
+                 report: Any, plan: LearnedPlan | None = None) -> None:
+        super().__init__(request, source, plan)
         self.examples = examples
         self.report = report
 
@@ -133,8 +134,9 @@ class _AssertionRun(TrainerRun):
         yield from self.log.write("pairing:", *("  " + line for line in self.report.lines(self.examples)))
         spark = self.spark()
 
+        yield from self.learn(spark)
         embeddings = load_word_embeddings(spark, self.source)
-        text_model = features.text_pipeline(spark, embeddings)
+        text_model = features.text_pipeline(spark, embeddings, params.language)
         rows = self._feature_rows(spark, text_model)
         train_rows = [row for row, e in zip(rows, self.examples) if e.split == "train"]
         test_rows = [row for row, e in zip(rows, self.examples) if e.split == "test"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alab_training.runtime.embeddings import EmbeddingsSource, load_sentence_embeddings, load_word_embeddings
+from alab_training.runtime.languages import tokenizer
 from alab_training.trainers.classification.examples import Example
 
 __all__ = ["CHAR_NGRAMS", "featurize", "linear_feature_stages", "text_vector_stages"]
@@ -26,9 +27,10 @@ MAX_CHAR_TERMS = 60_000
 MIN_WORD_TEXTS, MIN_CHAR_TEXTS = 2, 3
 
 
-def text_vector_stages(spark: Any, source: EmbeddingsSource) -> list[Any]:
-    """``text`` → ``document`` → … → ``sentence_embeddings``: one vector per text."""
-    from sparknlp.annotator import SentenceEmbeddings, Tokenizer
+def text_vector_stages(spark: Any, source: EmbeddingsSource, language: str = "en") -> list[Any]:
+    """``text`` → ``document`` → … → ``sentence_embeddings``: one vector per text (word or token vectors looked up
+    on ``language``'s tokens)."""
+    from sparknlp.annotator import SentenceEmbeddings
     from sparknlp.base import DocumentAssembler
 
     document = DocumentAssembler().setInputCol("text").setOutputCol("document")
@@ -36,7 +38,7 @@ def text_vector_stages(spark: Any, source: EmbeddingsSource) -> list[Any]:
         return [document, load_sentence_embeddings(spark, source, input_col="document")]
     return [
         document,
-        Tokenizer().setInputCols(["document"]).setOutputCol("token"),
+        tokenizer(language, input_col="document"),
         load_word_embeddings(spark, source, input_cols=("document", "token")),
         SentenceEmbeddings().setInputCols(["document", "embeddings"]).setOutputCol("sentence_embeddings")
         .setPoolingStrategy("AVERAGE"),

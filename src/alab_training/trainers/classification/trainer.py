@@ -31,6 +31,7 @@ from alab_training.model import EpochFinished, Evaluated, Project, TrainingEvent
 from alab_training.params import TrainingParams
 from alab_training.runtime.embeddings import EmbeddingsSource
 from alab_training.runtime.fit import FitInThread
+from alab_training.runtime.learned import LearnedPlan
 from alab_training.selection import REASONS
 from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest, safe_name
 from alab_training.trainers.classification import deep, linear
@@ -42,7 +43,7 @@ from alab_training.trainers.classification.examples import (
     example_lines,
 )
 from alab_training.trainers.classification.features import featurize, linear_feature_stages, text_vector_stages
-from alab_training.trainers.running import TrainerRun, selection_lines
+from alab_training.trainers.running import TrainerRun, resolve_source, selection_lines
 
 __all__ = ["HEADS", "ClassificationOptions", "ClassificationTrainer"]
 
@@ -119,12 +120,13 @@ class ClassificationTrainer(Trainer):
                 f"<Choices name={control.name!r}> has {len(classes)} distinct answer(s) on the training side "
                 f"({', '.join(classes[:10])}{' …' if len(classes) > 10 else ''}); the classifier needs "
                 f"{MIN_CLASSES} to {MAX_CLASSES}", field="choices_name", value=control.name)
-        source = request.resolved_embeddings(self)
+        source, plan = resolve_source(request, self)
         if source.dimension > MAX_DIMENSION:
             raise ParamsError(f"the classifier takes embeddings of at most {MAX_DIMENSION} dimensions, "
                               f"{source.name} has {source.dimension}", field="embeddings", value=source.name)
         options = request.options or ClassificationOptions()
-        yield from _ClassificationRun(request, source, control, examples, left_out, classes, options.head).events()
+        yield from _ClassificationRun(request, source, control, examples, left_out, classes, options.head,
+                                      plan).events()
 
 
 class _ClassificationRun(TrainerRun):
@@ -132,8 +134,9 @@ class _ClassificationRun(TrainerRun):
     scratch = ("features.parquet", "engine_test.parquet", "engine_logs")
 
     def __init__(self, request: TrainingRequest, source: EmbeddingsSource, control: ChoicesControl,
-                 examples: list[Example], left_out: Counter[str], classes: list[str], head: str) -> None:
-        super().__init__(request, source)
+                 examples: list[Example], left_out: Counter[str], classes: list[str], head: str,
+                 plan: LearnedPlan | None = None) -> None:
+        super().__init__(request, source, plan)
         self.control = control
         self.examples = examples
         self.left_out = left_out
@@ -155,7 +158,8 @@ class _ClassificationRun(TrainerRun):
         spark = self.spark()
         for side in ("train", "test"):
             self._write_jsonl([e for e in self.examples if e.split == side], self.work / f"{side}.jsonl")
-        stages = text_vector_stages(spark, self.source)
+        yield from self.learn(spark)
+        stages = text_vector_stages(spark, self.source, self.params.language)
         if self.head == "linear":
             stages += linear_feature_stages()
         column = "features" if self.head == "linear" else "sentence_embeddings"

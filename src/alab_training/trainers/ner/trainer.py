@@ -24,10 +24,11 @@ from alab_training.metrics import entity_scores, token_scores
 from alab_training.model import EpochFinished, Evaluated, TrainingEvent, TrainingStarted
 from alab_training.runtime.embeddings import EmbeddingsSource, load_word_embeddings
 from alab_training.runtime.fit import FitInThread
+from alab_training.runtime.learned import LearnedPlan
 from alab_training.trainers.base import LoadedModel, PredictionInput, Trainer, TrainingRequest
 from alab_training.trainers.ner.graphs import check_graph_available, check_graph_builder, graph_folder
 from alab_training.trainers.ner.transfer import BaseModel, check_ids, embeddings_for, resolve_base_model, start_from
-from alab_training.trainers.running import TrainerRun, epoch_loss, selection_lines
+from alab_training.trainers.running import TrainerRun, epoch_loss, resolve_source, selection_lines
 from alab_training.trainers.text import check_ner_trainable, offset_mapper, write_conll_data
 
 __all__ = ["DEFAULTS", "NerTrainer"]
@@ -71,19 +72,19 @@ class NerTrainer(Trainer):
         config = request.project.config
         check_ner_trainable(request, self.training_type)
         params = request.params
-        base = None
+        base = plan = None
         if params.base_model is not None:
             base = resolve_base_model(params.base_model, request.output_dir.parent)
             check_graph_builder("starting from a base model", field="base_model")
             source = embeddings_for(base, params, request.embeddings)
         else:
-            source = request.resolved_embeddings(self)
+            source, plan = resolve_source(request, self)
         labels = sorted({label for _, completion in request.selection.train
                          for span in completion.spans for label in span.labels if label in config.ner_labels})
         chars = len({char for task, _ in request.selection.train for char in task.text if not char.isspace()})
         # Fail on an impossible graph now, before a JVM starts or minutes of conversion run.
         check_graph_available(source.dimension, 2 * len(labels) + 1, chars)
-        yield from _NerRun(request, source, base).events()
+        yield from _NerRun(request, source, base, plan).events()
 
 
 #: One JVM LightPipeline per loaded pipeline (building it walks every stage, so a served model keeps its own),
@@ -132,8 +133,9 @@ class _NerRun(TrainerRun):
     #: The graph built from a base model holds its weights: a few MB the saved model already has.
     scratch = (*TrainerRun.scratch, "transfer")
 
-    def __init__(self, request: TrainingRequest, source: EmbeddingsSource, base: BaseModel | None = None) -> None:
-        super().__init__(request, source)
+    def __init__(self, request: TrainingRequest, source: EmbeddingsSource, base: BaseModel | None = None,
+                 plan: LearnedPlan | None = None) -> None:
+        super().__init__(request, source, plan)
         self.base = base
         self.graph_name: str | None = None
 
@@ -143,12 +145,13 @@ class _NerRun(TrainerRun):
         yield from self.log.write(*selection_lines(request))
         spark = self.spark()
 
-        data = write_conll_data(spark, request.selection, request.project.config, self.work)
+        data = write_conll_data(spark, request.selection, request.project.config, self.work, self.params.language)
         yield from self.log.write("conversion:", *("  " + line for line in data.report.lines()))
         train_path, test_path, train_count, test_count = (data.train_path, data.test_path, data.train_count,
                                                           data.test_count)
         labels = list(data.labels)
 
+        yield from self.learn(spark)
         embeddings = load_word_embeddings(spark, self.source)
         # Also with a base model: its zero-epoch probe fit needs a graph before the initialised one is built.
         graphs = graph_folder(self.source.dimension, 2 * len(labels) + 1, len(data.chars))
