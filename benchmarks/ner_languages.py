@@ -1,7 +1,7 @@
 """German and Spanish NER with no downloadable vectors: ours with learned vectors, ours with none, spaCy with none.
 
     .venv/bin/python benchmarks/ner_languages.py [--corpora conll2002_es germeval2014_de]
-        [--rows learned none spacy] [--tune] [--memory 6g] [--spacy-python PATH]
+        [--rows learned none spacy] [--tune] [--epochs N] [--limit N] [--memory 6g] [--spacy-python PATH]
 
 Corpora (read from ``../shared/data``, never copied here):
 
@@ -68,8 +68,12 @@ def sentences(corpus: str, args: argparse.Namespace) -> tuple[list, list, str]:
     training = read_iob(folder / train_file, **columns)
     if args.tune:
         cut = round(len(training) * (1 - TUNING_SHARE))
-        return training[:cut], training[cut:], language
-    return training, read_iob(folder / test_file, **columns), language
+        training, scored = training[:cut], training[cut:]
+    else:
+        scored = read_iob(folder / test_file, **columns)
+    if args.limit:  # a smoke run of the script itself, not a measurement
+        training, scored = training[:args.limit], scored[:args.limit]
+    return training, scored, language
 
 
 def no_vectors_file(folder: Path, dimension: int) -> Path:
@@ -115,6 +119,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--limit", type=int, help="only the first N sentences of each side (checks the script)")
     parser.add_argument("--memory", default="6g", help="Spark driver memory")
     parser.add_argument("--spacy-python", help="a Python with spaCy installed (default: a venv made once)")
     args = parser.parse_args()
