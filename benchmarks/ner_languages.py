@@ -127,7 +127,8 @@ def main() -> None:
         overrides = dict(item.split("=") for item in args.w2v.split(","))
         types = {field.name: field.type for field in attrs.fields(learned.Word2VecSettings)}
         converted = {key: (value.lower() == "true") if types[key] in (bool, "bool") else
-                     (float(value) if types[key] in (float, "float") else int(value)) for key, value in overrides.items()}
+                     (float(value) if types[key] in (float, "float") else int(value))
+                     for key, value in overrides.items()}
         learned.DEFAULT_SETTINGS = attrs.evolve(learned.DEFAULT_SETTINGS, **converted)
     if "spacy" in args.rows:
         peer_python(args)  # installed before anything is timed
@@ -176,7 +177,8 @@ def run_corpus(corpus: str, args: argparse.Namespace, spark) -> list[str]:
         lines.append(f"{title:<38} {score.micro.f1:>8.4f} {per_label} {result['wall'] / 60:>8.1f}  {result['peak']}")
     for title, result in results.items():
         if "span_f1" in result:
-            lines.append(f"  {title}: predict() character-span micro F1 {result['span_f1']:.4f}; {result['embeddings']}")
+            lines.append(f"  {title}: predict() character-span micro F1 {result['span_f1']:.4f}; "
+                         f"{result['embeddings']}")
             lines += ["    " + line for line in result["log"]]
     lines.append(f"  peers: {CORPORA[corpus][4]}")
     return lines

@@ -5,9 +5,9 @@ import struct
 
 import pytest
 
-from alab_training import ParamsError
+from alab_training import ParamsError, hookimpl
 from alab_training.plugins.manager import available_embeddings, create_plugin_manager, resolve_embeddings
-from alab_training.runtime.embeddings import load_word_embeddings
+from alab_training.runtime.embeddings import EmbeddingsSource, load_word_embeddings
 from tests.conftest import DATA
 
 GLOVE = DATA / "embeddings" / "glove.6B.50d.small.txt"
@@ -20,9 +20,43 @@ def test_default_english_embeddings_come_from_the_package():
     assert (source.location / "glove_6B_50d_emb.npy").exists()
 
 
-def test_no_default_for_other_languages():
-    with pytest.raises(ParamsError, match="no default embeddings for language 'de'"):
-        resolve_embeddings(None, "de")
+def test_other_languages_default_to_vectors_learned_from_the_project():
+    for language in ("de", "es", "fi", "de-AT"):
+        source = resolve_embeddings(None, language)
+        assert (source.name, source.format) == ("learned", "learned"), language
+    assert resolve_embeddings("learned", "en").format == "learned"  # asked for by name, in any language
+
+
+class _GermanVectors:
+    def __init__(self, path, *more):
+        self.path, self.more = path, more
+
+    @hookimpl
+    def register_embeddings(self, register):
+        register("german_4d", lambda: EmbeddingsSource(name="german_4d", dimension=4, case_sensitive=True,
+                                                       format="text", location=self.path), languages=("de-DE",))
+        for name, languages in self.more:
+            register(name, lambda: None, languages=languages)
+
+
+def _manager(plugin):
+    manager = create_plugin_manager(load_entry_points=False)
+    manager.register(plugin)
+    return manager
+
+
+def test_a_plugin_registers_the_vectors_of_a_language(tmp_path):
+    path = tmp_path / "de.vec"
+    path.write_text("Berlin 1 2 3 4\n")
+    manager = _manager(_GermanVectors(path))
+    assert resolve_embeddings(None, "de", manager).name == "german_4d"
+    assert resolve_embeddings(None, "de-AT", manager).name == "german_4d"  # the region does not matter
+    assert resolve_embeddings(None, "es", manager).format == "learned"
+    assert resolve_embeddings(None, "en", manager).name == "glove_6b_50d"  # English keeps its own default
+    for more, message in (([("other_de", "de")], "both registered as the vectors of language 'de'"),
+                          ([("learned", ())], "reserved"), ([("odd", [""])], "must be language codes")):
+        with pytest.raises(ParamsError, match=message):
+            _manager(_GermanVectors(path, *more)).embeddings()
 
 
 def test_glove_text_file():

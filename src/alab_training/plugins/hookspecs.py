@@ -14,7 +14,6 @@ import pluggy
 
 from alab_training.model import TrainingEvent
 from alab_training.plugins import NAME
-from alab_training.runtime.embeddings import EmbeddingsFactory
 from alab_training.trainers.base import Trainer, TrainingRequest
 
 __all__ = ["hookspec", "register_embeddings", "register_trainers", "training_event"]
