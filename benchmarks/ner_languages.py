@@ -30,7 +30,7 @@ Python process's and the JVM's (both grow over a run: rows run in order, one Spa
 spaCy worker's.
 
 ``--tune`` never reads the evaluation file: it holds the last 15 % of the training file's sentences out as the
-evaluation side and trains on the rest — what defaults were chosen on (``docs/languages.md``). ``--w2v
+evaluation side and trains on the rest — what defaults are to be chosen on (``docs/languages.md``). ``--w2v
 dimension=100,epochs=5,…`` and the NerDL options override the defaults for such runs.
 """
 

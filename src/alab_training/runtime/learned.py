@@ -70,8 +70,9 @@ class Word2VecSettings:
                 f"step {self.step_size}, {'lower-cased' if self.lowercase else 'cased'}, seed {self.seed}")
 
 
-#: The settings used when a trainer gives none (chosen on slices held out of the CoNLL-2002 and GermEval training
-#: files; ``docs/languages.md``).
+#: The settings used when a trainer gives none: Spark ML's own Word2Vec defaults but for more passes and a lower
+#: ``min_count``, since a project's texts are small corpora (not tuned yet: ``benchmarks/ner_languages.py --tune``
+#: is how they would be; ``docs/languages.md``).
 DEFAULT_SETTINGS = Word2VecSettings()
 
 
