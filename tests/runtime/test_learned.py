@@ -168,3 +168,31 @@ def test_a_german_ner_learns_its_vectors_from_every_task_text_and_reuses_them(sp
     assert again.embeddings == model.embeddings
     assert "reused from the cache" in again.log_path.read_text()
     assert not read_model_card(again.path)[1]["learned_embeddings"]["learned_now"]
+
+
+@pytest.mark.spark
+def test_a_spanish_classifier_uses_the_same_vectors_as_the_project_texts_give(spark, cache, tmp_path):
+    rng = random.Random(5)
+    topics = {"deporte": ["el equipo ganó el partido", "el portero paró el penalti", "la liga empieza el domingo",
+                          "el delantero marcó dos goles"],
+              "política": ["el gobierno aprobó la ley", "el parlamento votó los presupuestos",
+                           "el ministro dimitió ayer", "la oposición pidió elecciones"]}
+    rows = []
+    for index in range(120):
+        label = "deporte" if index % 2 else "política"
+        text = f"¿Sabías que {rng.choice(topics[label])}? ¡{rng.choice(topics[label]).capitalize()}!"
+        rows.append({"id": index + 1, "data": {"text": text}, "tags": ["test"] if index % 4 == 0 else [],
+                     "completions": [{"id": 1000 + index, "created_username": "a", "submitted_at": "2024-01-01",
+                                      "result": [{"id": f"r{index}", "type": "choices", "from_name": "tema",
+                                                  "to_name": "text", "value": {"choices": [label]}}]}]})
+    config = ('<View><Text name="text" value="$text"/><Choices name="tema" toName="text" choice="single">'
+              '<Choice value="deporte"/><Choice value="política"/></Choices></View>')
+    project = load_project(rows, config=config, name="es")
+    params = TrainingParams(training_type="classification", language="es", test_tags=("test",), epochs=20,
+                            learning_rate=0.01, batch_size=8)
+    model = train(project, params, spark=spark, output_dir=tmp_path).model("classification")
+    # The vectors of the project's texts, whichever trainer asks: an NER on the same project reuses this entry.
+    assert model.embeddings == plan_learned((task.text for task in project.tasks), "es").name
+    assert "word vectors learned by Spark NLP Word2VecApproach (skip-gram) from 120 task text(s)" in \
+        model.log_path.read_text()
+    assert model.metrics["accuracy"]["accuracy"] >= 0.9, model.metrics
