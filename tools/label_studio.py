@@ -59,7 +59,7 @@ class LabelStudioError(RuntimeError):
 
 
 def cache_root() -> Path:
-    """The project's cache folder, as the engine finds it (``alab_training.engine.jars.cache_root``)."""
+    """The project's cache folder, as the engine finds it (``alab_training.runtime.cache.cache_root``)."""
     explicit = os.environ.get("ALAB_TRAINING_CACHE")
     if explicit:
         return Path(explicit)

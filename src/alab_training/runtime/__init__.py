@@ -3,7 +3,8 @@
 Everything here talks to Spark; nothing here knows about projects, selections or trainers.
 """
 
-from alab_training.runtime.jars import EngineProfile, cache_root, engine_profile, provision_jars
+from alab_training.runtime.cache import cache_root
+from alab_training.runtime.jars import EngineProfile, engine_profile, provision_jars
 from alab_training.runtime.session import default_driver_memory, start_session
 
 __all__ = [

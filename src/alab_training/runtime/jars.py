@@ -25,7 +25,7 @@ import attrs
 from alab_training.errors import EngineError
 from alab_training.runtime.cache import cache_root, exclusive, sha256_file
 
-__all__ = ["EngineProfile", "cache_root", "engine_profile", "exclusive", "provision_jars"]
+__all__ = ["EngineProfile", "engine_profile", "provision_jars"]
 
 _LOG = logging.getLogger(__name__)
 

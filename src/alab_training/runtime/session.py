@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from alab_training.errors import EngineError
-from alab_training.runtime.jars import cache_root, provision_jars
+from alab_training.runtime.cache import cache_root
+from alab_training.runtime.jars import provision_jars
 
 __all__ = ["default_driver_memory", "engine_output", "quiet_engine", "start_session", "total_memory_bytes"]
 
