@@ -27,6 +27,30 @@ def test_other_languages_default_to_vectors_learned_from_the_project():
     assert resolve_embeddings("learned", "en").format == "learned"  # asked for by name, in any language
 
 
+def test_every_trainer_falls_back_to_learned_vectors_and_english_keeps_its_defaults():
+    manager = create_plugin_manager(load_entry_points=False)
+    catalog = manager.embeddings()
+    english = {"ner": "glove_6b_50d", "assertion": "glove_6b_50d", "classification": "all_minilm_l6_v2_sentence"}
+    for training_type, name in english.items():
+        trainer = manager.trainers()[training_type]
+        taken = (trainer.default_embeddings, trainer.embeddings_levels, training_type)
+        assert catalog.resolve(None, "en", *taken).name == name
+        learned = catalog.resolve(None, "de", *taken)
+        assert (learned.format, learned.level) == ("learned", "word"), training_type
+
+
+def test_a_project_of_several_types_in_another_language_learns_one_family():
+    from alab_training import TrainingParams
+    from alab_training.lifecycle.training import _one_family
+
+    manager = create_plugin_manager(load_entry_points=False)
+    trainers = [manager.trainers()[name] for name in ("ner", "assertion", "classification")]
+    german = TrainingParams(language="de")
+    # Every trainer's default is the same learned vectors (one key per project), so nothing is chosen for them.
+    assert _one_family(trainers, german, manager.embeddings()) == german
+    assert _one_family(trainers, TrainingParams(), manager.embeddings()).embeddings == "glove_6b_50d"
+
+
 class _GermanVectors:
     def __init__(self, path, *more):
         self.path, self.more = path, more

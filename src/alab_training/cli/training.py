@@ -132,7 +132,7 @@ def _training_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--tags", nargs="+", default=[], metavar="TAG", help="only tasks with one of these tags")
     command.add_argument("--reviewed-only", action="store_true", help="use only reviewer-accepted completions")
     command.add_argument("--embeddings", help="a GloVe/word2vec file, a saved Spark NLP embeddings model, a "
-                                              "registered name, or 'learned' (default: GloVe 6B 50d for English, "
+                                              "registered name, or 'learned' (default: each type's own for English, "
                                               "vectors learned from the project's texts for other languages)")
     command.add_argument("--language", default="en")
     command.add_argument("--unlabelled-corpus", metavar="FILE|FOLDER", help="more text (one text per line; a folder "

@@ -219,6 +219,6 @@ def resolve_embeddings(spec: str | None, language: str = "en",
     """What ``params.embeddings`` means, with the names ``manager`` knows (see :meth:`EmbeddingsCatalog.resolve`).
 
     Raises:
-        ParamsError: nothing by that name or path, an unreadable file, or no default for ``language``.
+        ParamsError: nothing by that name or path, or an unreadable file.
     """
     return (manager if manager is not None else get_plugin_manager()).embeddings().resolve(spec, language)
