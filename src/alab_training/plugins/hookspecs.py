@@ -8,20 +8,29 @@ hook's arguments. Each hook has a section in ``docs/plugin-hooks.md`` (a test ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import pluggy
 
 from alab_training.model import TrainingEvent
 from alab_training.plugins import NAME
+from alab_training.runtime.embeddings import EmbeddingsFactory
 from alab_training.trainers.base import Trainer, TrainingRequest
 
-__all__ = ["hookspec", "register_embeddings", "register_trainers", "training_event"]
+__all__ = ["EmbeddingsRegister", "hookspec", "register_embeddings", "register_trainers", "training_event"]
 
 hookspec = pluggy.HookspecMarker(NAME)
 
 
 # -- Registration: called once per plugin manager, when its trainers or embeddings are first needed -------------
+
+
+class EmbeddingsRegister(Protocol):
+    """The ``register`` callback :func:`register_embeddings` hands a plugin."""
+
+    def __call__(self, name: str, factory: EmbeddingsFactory, *, languages: Iterable[str] | str = ()) -> None:
+        """Record ``name`` and its factory, as the vectors of ``languages`` too (see :func:`register_embeddings`)."""
 
 
 @hookspec
@@ -40,7 +49,7 @@ def register_trainers(register: Callable[[Trainer], None]) -> None:
 
 
 @hookspec
-def register_embeddings(register: Callable[..., None]) -> None:
+def register_embeddings(register: EmbeddingsRegister) -> None:
     """Contribute named word embeddings users can pass as ``TrainingParams(embeddings="<name>")``.
 
     Call ``register(name, factory)``; ``factory()`` returns an
